@@ -1,0 +1,293 @@
+"""The `fedipress` command: parse flags, call one use case, print a summary.
+
+Errors a user can fix print as `path:line:col: message` (exit 1); usage errors exit 2;
+tracebacks appear only with --debug or for real bugs.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from fedipress import __version__
+from fedipress.errors import BuildFailed, Diagnostic, FedipressError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Verbosity:
+    quiet: bool = False
+    verbose: bool = False
+    debug: bool = False
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def handle_errors(func: F) -> F:
+    """Turn FedipressErrors into clean messages and exit code 1; anything else is a bug."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        verbosity: Verbosity = ctx.find_object(Verbosity) or Verbosity()
+        try:
+            return func(*args, **kwargs)
+        except FedipressError as exc:
+            if verbosity.debug:
+                traceback.print_exc()
+            _echo_err(_relative(str(exc)))
+            cause = exc.__cause__
+            while cause is not None and verbosity.verbose:
+                _echo_err(f"  Reason: {cause}")
+                cause = cause.__cause__
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            _echo_err("interrupted")
+            ctx.exit(130)
+        except Exception:
+            traceback.print_exc()
+            _echo_err(
+                "\nThis is a bug in fedipress, not in your site. Please report it with the "
+                "traceback above."
+            )
+            ctx.exit(70)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _relative(text: str) -> str:
+    """Show paths under the current folder as relative paths, as editors expect."""
+    cwd = os.getcwd().rstrip("/") + "/"
+    return text.replace(cwd, "")
+
+
+class Progress:
+    """A one-line progress display on a terminal; silent when piped or quiet."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.enabled:
+            sys.stderr.write(f"\rrendering {done}/{total} pages")
+            sys.stderr.flush()
+            self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="fedipress")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print more detail, such as error causes.")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.pass_context
+def main(ctx: click.Context, quiet: bool, verbose: bool, debug: bool) -> None:
+    """fedipress: a static blog that is also a Fediverse account."""
+    ctx.obj = Verbosity(quiet, verbose or debug, debug)
+
+
+def _set_verbosity(flag: str) -> Callable[[click.Context, click.Parameter, bool], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+        if value:
+            verbosity = ctx.ensure_object(Verbosity)
+            setattr(verbosity, flag, True)
+            if flag == "debug":
+                verbosity.verbose = True
+
+    return callback
+
+
+def verbosity_options(func: F) -> F:
+    """-q/-v/--debug work after the command name too: `fedipress build -q`."""
+    for flag, names, text in (
+        ("debug", ("--debug",), "Show tracebacks for errors."),
+        ("verbose", ("-v", "--verbose"), "Print more detail, such as error causes."),
+        ("quiet", ("-q", "--quiet"), "Print only errors."),
+    ):
+        func = click.option(
+            *names,
+            is_flag=True,
+            expose_value=False,
+            is_eager=True,
+            help=text,
+            callback=_set_verbosity(flag),
+        )(func)
+    return func
+
+
+site_argument = click.argument(
+    "site", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+)
+
+
+def build_options(func: F) -> F:
+    options = [
+        click.option("--drafts", is_flag=True, help="Include posts marked 'draft: true'."),
+        click.option("--future", is_flag=True, help="Include posts dated in the future."),
+        click.option(
+            "--strict", is_flag=True, help="Treat warnings (such as broken links) as errors."
+        ),
+        click.option("--base-url", help="Override base_url from fedipress.yaml."),
+        click.option(
+            "--jobs",
+            "-j",
+            type=click.IntRange(0),
+            default=0,
+            show_default=True,
+            help="Processes for rendering (0: one per core).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _print_warnings(
+    warnings: tuple[Diagnostic, ...] | list[Diagnostic], verbosity: Verbosity
+) -> None:
+    if verbosity.quiet:
+        return
+    for warning in warnings[:50]:
+        _echo_err(_relative(warning.format()))
+    if len(warnings) > 50:
+        _echo_err(f"... and {len(warnings) - 50} more warnings")
+
+
+@main.command()
+@verbosity_options
+@site_argument
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: SITE/_site).",
+)
+@click.option("--no-cache", is_flag=True, help="Ignore and do not update the build cache.")
+@build_options
+@click.pass_obj
+@handle_errors
+def build(
+    verbosity: Verbosity,
+    site: Path,
+    output: Path | None,
+    no_cache: bool,
+    drafts: bool,
+    future: bool,
+    strict: bool,
+    base_url: str | None,
+    jobs: int,
+) -> None:
+    """Build the site into SITE/_site (or --output)."""
+    from fedipress import app
+
+    _require_site(site)
+    progress = Progress(not verbosity.quiet)
+    options = app.BuildOptions(
+        output=output,
+        drafts=drafts,
+        future=future,
+        strict=strict,
+        base_url=base_url,
+        jobs=jobs,
+        use_cache=not no_cache,
+    )
+    try:
+        result = app.build(site, options, progress=progress)
+    finally:
+        progress.clear()
+    _print_warnings(result.warnings, verbosity)
+    if not verbosity.quiet:
+        changed = "no changes" if result.unchanged else f"{result.rendered} written"
+        click.echo(
+            f"built {len(result.site.posts)} posts, {len(result.site.pages)} pages, "
+            f"{result.outputs} files ({changed}) in {result.seconds:.2f}s -> "
+            f"{_relative(str(result.output_dir))}"
+        )
+
+
+@main.command()
+@verbosity_options
+@site_argument
+@build_options
+@click.pass_obj
+@handle_errors
+def check(
+    verbosity: Verbosity,
+    site: Path,
+    drafts: bool,
+    future: bool,
+    strict: bool,
+    base_url: str | None,
+    jobs: int,
+) -> None:
+    """Validate config, content and theme without writing anything."""
+    from fedipress import app
+
+    _require_site(site)
+    options = app.BuildOptions(
+        drafts=drafts, future=future, strict=strict, base_url=base_url, jobs=jobs
+    )
+    result = app.check(site, options)
+    _print_warnings(result.warnings, verbosity)
+    if not verbosity.quiet:
+        click.echo(
+            f"ok: {len(result.site.posts)} posts, {len(result.site.pages)} pages, "
+            f"{result.outputs} files, {len(result.warnings)} warnings"
+        )
+
+
+@main.command()
+@verbosity_options
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
+@click.option("--title", default="My Blog", show_default=True, help="The site title.")
+@click.option(
+    "--base-url",
+    default="https://blog.example/",
+    show_default=True,
+    help="Where the site will live.",
+)
+@click.pass_obj
+@handle_errors
+def new(verbosity: Verbosity, path: Path, force: bool, title: str, base_url: str) -> None:
+    """Create a new site in PATH."""
+    from fedipress.scaffold import create_site
+
+    written = create_site(path, title=title, base_url=base_url, force=force)
+    if not verbosity.quiet:
+        click.echo(f"created {len(written)} files in {path}")
+        click.echo(f"next: fedipress serve {path}")
+
+
+def _require_site(site: Path) -> None:
+    if not site.is_dir():
+        raise click.BadParameter(f"'{site}' is not a folder", param_hint="SITE")
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    main()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+
+
+__all__ = ["BuildFailed", "main"]

@@ -1,0 +1,405 @@
+"""The site configuration: `fedipress.yaml` parsed once into a frozen Config.
+
+`parse_config(text, path)` is pure and validates everything; `load_config(site_dir)` reads
+the file. Unknown keys are errors with a "did you mean" suggestion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fedipress.documents.yamltext import Positions, YamlSyntaxError, parse_yaml
+from fedipress.errors import ConfigError, SourceLocation
+
+CONFIG_FILE = "fedipress.yaml"
+PERMALINK_TOKENS = frozenset({"slug", "year", "month", "day"})
+# Mastodon's USERNAME_RE (app/models/account.rb), lower-case only: one canonical form.
+USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$")
+ACTOR_TYPES = ("Person", "Service", "Organization", "Application", "Group")
+POST_TYPES = ("Note", "Article")
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str = ""
+    email: str = ""
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ProfileField:
+    name: str
+    value: str
+
+
+@dataclass(frozen=True)
+class FediverseConfig:
+    username: str
+    display_name: str = ""
+    summary: str = ""
+    avatar: str = ""
+    header: str = ""
+    fields: tuple[ProfileField, ...] = ()
+    actor_type: str = "Person"
+    post_type: str = "Note"
+    sensitive: bool = False
+    also_known_as: tuple[str, ...] = ()
+    moved_to: str = ""
+    manually_approves_followers: bool = False
+    discoverable: bool = True
+    indexable: bool = True
+    attribution_domains: tuple[str, ...] = ()
+    inbox: str = "/ap/inbox"
+    public_key: str = "fedipress.pub.pem"
+
+
+@dataclass(frozen=True)
+class Config:
+    title: str
+    base_url: str
+    language: str = "en"
+    description: str = ""
+    author: Author = field(default_factory=Author)
+    timezone: str = "UTC"
+    permalink: str = "/posts/{slug}/"
+    posts_per_page: int = 10
+    feed_entries: int = 20
+    theme: str = "default"
+    menu: tuple[MenuItem, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    fediverse: FediverseConfig | None = None
+    path: str = CONFIG_FILE
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def base_path(self) -> str:
+        """The path part of base_url without a trailing slash: '' or '/blog'."""
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def url(self, path: str) -> str:
+        """A root-relative link for a site path such as '/posts/hello/'."""
+        return self.base_path + path
+
+    def absolute_url(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+    def with_base_url(self, base_url: str) -> Config:
+        return dataclasses.replace(self, base_url=_normalise_base_url(base_url))
+
+    @classmethod
+    def for_test(cls, **overrides: Any) -> Config:
+        values: dict[str, Any] = {"title": "Test Blog", "base_url": "https://blog.example/"}
+        values.update(overrides)
+        return cls(**values)
+
+
+# --- validation -------------------------------------------------------------------------
+
+
+class _Reader:
+    """Walks a parsed mapping, checking types and collecting unknown keys with positions."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str, positions: Positions) -> None:
+        self.data = data
+        self.prefix = prefix
+        self.positions = positions
+        self.seen: set[str] = set()
+
+    def _dotted(self, key: str) -> str:
+        return f"{self.prefix}.{key}" if self.prefix else key
+
+    def error(self, key: str, message: str, hint: str = "") -> ConfigError:
+        return ConfigError(message, self.positions.value(self._dotted(key)), hint)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
+        self.seen.add(key)
+        value = self.data.get(key, default)
+        if value is None:
+            return default
+        if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            names = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise self.error(
+                key,
+                f"'{self._dotted(key)}' must be a {_TYPE_WORDS.get(names, names)} "
+                f"(got {type(value).__name__} {value!r})",
+            )
+        return value
+
+    def section(self, key: str) -> _Reader | None:
+        value = self.get(key, dict, None)
+        return None if value is None else _Reader(value, self._dotted(key), self.positions)
+
+    def reject_unknown(self) -> None:
+        for key in self.data:
+            if key not in self.seen:
+                dotted = self._dotted(str(key))
+                close = difflib.get_close_matches(str(key), sorted(self.seen), n=1)
+                hint = (
+                    f"did you mean '{close[0]}'?"
+                    if close
+                    else ("known keys: " + ", ".join(sorted(self.seen)))
+                )
+                raise ConfigError(f"unknown key '{dotted}'", self.positions.key(dotted), hint)
+
+
+_TYPE_WORDS = {
+    "str": "string",
+    "int": "whole number",
+    "bool": "true or false",
+    "list": "list",
+    "dict": "mapping",
+}
+
+
+def _normalise_base_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(value)
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}/"
+
+
+def _check(ok: bool, reader: _Reader, key: str, message: str, hint: str = "") -> None:
+    if not ok:
+        raise reader.error(key, message, hint)
+
+
+def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
+    """Validate fedipress.yaml text; raise ConfigError naming the line and key at fault."""
+    try:
+        data, positions = parse_yaml(text, path)
+    except YamlSyntaxError as exc:
+        raise ConfigError(str(exc), exc.location, "check the indentation and quoting") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "the configuration must be a mapping of keys to values",
+            SourceLocation(path, 1, 1),
+            "start with lines such as 'title: My Blog' and 'base_url: https://blog.example/'",
+        )
+    top = _Reader(data, "", positions)
+    for required in ("title", "base_url"):
+        if data.get(required) in (None, ""):
+            raise ConfigError(
+                f"missing required key '{required}'",
+                SourceLocation(path, 1, 1),
+                f"add a line such as '{required}: "
+                + ("My Blog'" if required == "title" else "https://blog.example/'"),
+            )
+    title = top.get("title", str, "")
+    raw_base = top.get("base_url", str, "")
+    try:
+        base_url = _normalise_base_url(raw_base)
+    except ValueError:
+        raise top.error(
+            "base_url",
+            f"'base_url' must be an absolute http(s) URL (got {raw_base!r})",
+            "for example 'https://blog.example/'",
+        ) from None
+    timezone = top.get("timezone", str, "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise top.error(
+            "timezone",
+            f"'timezone' is not a known time zone (got {timezone!r})",
+            "use an IANA name such as 'Europe/Paris' or 'UTC'",
+        ) from None
+    permalink = top.get("permalink", str, "/posts/{slug}/")
+    _check_permalink(permalink, top)
+    posts_per_page = top.get("posts_per_page", int, 10)
+    _check(posts_per_page >= 1, top, "posts_per_page", "'posts_per_page' must be at least 1")
+    feed_entries = top.get("feed_entries", int, 20)
+    _check(feed_entries >= 1, top, "feed_entries", "'feed_entries' must be at least 1")
+    author = Author()
+    if (section := top.section("author")) is not None:
+        author = Author(
+            name=section.get("name", str, ""),
+            email=section.get("email", str, ""),
+            url=section.get("url", str, ""),
+        )
+        section.reject_unknown()
+    menu = tuple(_parse_menu(top))
+    params = top.get("params", dict, {})
+    fediverse = None
+    if (section := top.section("fediverse")) is not None:
+        fediverse = _parse_fediverse(section)
+    config = Config(
+        title=title,
+        base_url=base_url,
+        language=top.get("language", str, "en"),
+        description=top.get("description", str, ""),
+        author=author,
+        timezone=timezone,
+        permalink=permalink,
+        posts_per_page=posts_per_page,
+        feed_entries=feed_entries,
+        theme=top.get("theme", str, "default"),
+        menu=menu,
+        params=params,
+        fediverse=fediverse,
+        path=path,
+    )
+    top.reject_unknown()
+    return config
+
+
+def _check_permalink(permalink: str, top: _Reader) -> None:
+    tokens = set(re.findall(r"\{([^}]*)\}", permalink))
+    unknown = tokens - PERMALINK_TOKENS
+    _check(
+        not unknown,
+        top,
+        "permalink",
+        f"unknown placeholder '{{{sorted(unknown)[0] if unknown else ''}}}' in 'permalink'",
+        "use {slug}, {year}, {month} and {day}",
+    )
+    _check(
+        permalink.startswith("/") and permalink.endswith("/") and "slug" in tokens,
+        top,
+        "permalink",
+        f"'permalink' must start and end with '/' and contain {{slug}} (got {permalink!r})",
+        "for example '/posts/{slug}/' or '/{year}/{month}/{slug}/'",
+    )
+
+
+def _parse_menu(top: _Reader) -> list[MenuItem]:
+    items = top.get("menu", list, [])
+    result = []
+    for index, item in enumerate(items):
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("name"), str)
+            or not isinstance(item.get("url"), str)
+        ):
+            raise ConfigError(
+                "each 'menu' entry needs a 'name' and a 'url'",
+                top.positions.value(f"menu.{index}"),
+                "for example '- {name: About, url: /about/}'",
+            )
+        result.append(MenuItem(item["name"], item["url"]))
+    return result
+
+
+def _string_list(reader: _Reader, key: str) -> tuple[str, ...]:
+    value = reader.get(key, (list, str), [])
+    items = [value] if isinstance(value, str) else value
+    if not all(isinstance(item, str) for item in items):
+        raise reader.error(key, f"'{reader._dotted(key)}' must be a list of strings")
+    return tuple(items)
+
+
+def _parse_fediverse(section: _Reader) -> FediverseConfig:
+    username = section.get("username", str, "")
+    _check(
+        bool(USERNAME_RE.match(username)),
+        section,
+        "username",
+        f"'fediverse.username' must be lower-case letters, digits and '_', with '.' or '-' "
+        f"only between them (got {username!r})",
+        "for example 'blog' or 'my.blog'; Mastodon rejects other handles",
+    )
+    fields = []
+    for index, item in enumerate(section.get("fields", list, [])):
+        if not isinstance(item, dict) or set(item) != {"name", "value"}:
+            raise ConfigError(
+                "each 'fediverse.fields' entry needs exactly a 'name' and a 'value'",
+                section.positions.value(f"fediverse.fields.{index}"),
+                "for example '- {name: Website, value: https://blog.example/}'",
+            )
+        fields.append(ProfileField(str(item["name"]), str(item["value"])))
+    _check(len(fields) <= 50, section, "fields", "Mastodon shows at most 50 profile fields")
+    actor_type = section.get("actor_type", str, "Person")
+    _check(
+        actor_type in ACTOR_TYPES,
+        section,
+        "actor_type",
+        f"'fediverse.actor_type' must be one of {', '.join(ACTOR_TYPES)} (got {actor_type!r})",
+    )
+    post_type = section.get("post_type", str, "Note")
+    _check(
+        post_type in POST_TYPES,
+        section,
+        "post_type",
+        f"'fediverse.post_type' must be Note or Article (got {post_type!r})",
+    )
+    url_checks: list[tuple[str, Callable[[str], bool]]] = [
+        ("moved_to", lambda v: not v or v.startswith(("https://", "http://"))),
+        ("inbox", lambda v: v.startswith(("/", "https://", "http://"))),
+    ]
+    values = {
+        key: section.get(key, str, default)
+        for key, default in (("moved_to", ""), ("inbox", "/ap/inbox"))
+    }
+    for key, ok in url_checks:
+        _check(
+            ok(values[key]), section, key, f"'fediverse.{key}' must be a URL (got {values[key]!r})"
+        )
+    also_known_as = _string_list(section, "also_known_as")
+    for index, alias in enumerate(also_known_as):
+        if not alias.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"'fediverse.also_known_as' entries must be actor URLs, not handles (got {alias!r})",
+                section.positions.value(f"fediverse.also_known_as.{index}"),
+                "find the actor URL with: curl -H 'Accept: application/activity+json' PROFILE_URL",
+            )
+    result = FediverseConfig(
+        username=username,
+        display_name=section.get("display_name", str, ""),
+        summary=section.get("summary", str, ""),
+        avatar=section.get("avatar", str, ""),
+        header=section.get("header", str, ""),
+        fields=tuple(fields),
+        actor_type=actor_type,
+        post_type=post_type,
+        sensitive=section.get("sensitive", bool, False),
+        also_known_as=also_known_as,
+        moved_to=values["moved_to"],
+        manually_approves_followers=section.get("manually_approves_followers", bool, False),
+        discoverable=section.get("discoverable", bool, True),
+        indexable=section.get("indexable", bool, True),
+        attribution_domains=_string_list(section, "attribution_domains"),
+        inbox=values["inbox"],
+        public_key=section.get("public_key", str, "fedipress.pub.pem"),
+    )
+    section.reject_unknown()
+    return result
+
+
+def load_config(site_dir: Path) -> Config:
+    """Read and validate `site_dir/fedipress.yaml`."""
+    path = site_dir / CONFIG_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"no {CONFIG_FILE} in '{site_dir}'",
+            None,
+            "run 'fedipress new DIR' to create a site, or pass the site folder",
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{CONFIG_FILE} is not UTF-8 text", SourceLocation(str(path))) from exc
+    return parse_config(text, str(path))

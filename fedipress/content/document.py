@@ -1,0 +1,80 @@
+"""Turn one source file's text into a Post: front matter, Markdown, summary, links. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from markdown_it import MarkdownIt
+
+from fedipress.config import Config
+from fedipress.content.markdown import plain_text, render_markdown, summarise
+from fedipress.documents.frontmatter import split_front_matter
+from fedipress.documents.post import (
+    Kind,
+    Post,
+    Tag,
+    parse_meta,
+    render_permalink,
+    slug_from_filename,
+    slugify,
+)
+
+_HREF = re.compile(r'(?:href|src)="([^"#?][^"]*)"')
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A content file found on disk. Paths are POSIX, relative to the site folder."""
+
+    path: str
+    kind: Kind
+    bundle: str = ""  # the folder of a page bundle ('content/posts/trip'), else ''
+    resources: tuple[str, ...] = ()  # other files of the bundle, relative to it
+
+    @property
+    def default_slug(self) -> str:
+        p = PurePosixPath(self.path)
+        return slug_from_filename(PurePosixPath(self.bundle).name if self.bundle else p.stem)
+
+
+def parse_document(text: str, source: Source, config: Config, md: MarkdownIt) -> Post:
+    """Parse and render one file. Raises ContentError with the file, line and column."""
+    fm = split_front_matter(text, source.path)
+    meta = parse_meta(fm.meta, fm.positions, source.kind, source.default_slug, config.tz)
+    content = render_markdown(md, fm.body)
+    if source.kind == "post":
+        url = render_permalink(config.permalink, meta.slug, meta.date)
+    else:
+        url = f"/{meta.slug}/"
+    description = meta.description or plain_text(summarise(content, meta.summary), limit=200)
+    return Post(
+        kind=source.kind,
+        source=source.path,
+        title=meta.title,
+        slug=meta.slug,
+        url=url,
+        uid=meta.uid,
+        date=meta.date,
+        updated=meta.updated,
+        tags=tuple(Tag(name, slugify(name)) for name in meta.tags),
+        summary=summarise(content, meta.summary),
+        description=description,
+        content=content,
+        draft=meta.draft,
+        image=meta.image,
+        image_alt=meta.image_alt,
+        pinned=meta.pinned,
+        post_type=meta.post_type,
+        content_warning=meta.content_warning,
+        sensitive=meta.sensitive,
+        images=meta.images,
+        template=meta.template,
+        extra=meta.extra,
+        bundle=source.bundle,
+        resources=source.resources,
+        links=tuple(dict.fromkeys(_HREF.findall(content))),
+        word_count=len(_WORD.findall(plain_text(content))),
+    )

@@ -1,0 +1,462 @@
+"""Plan every page, feed and copied file of a site, with the context each template gets.
+
+docs/themes.md is the contract for these contexts. `PageHook`s let other parts (the
+federation documents) add `<link rel=alternate>` and `<meta>` tags without the theme or
+this module knowing about them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import jinja2
+
+from fedipress import __version__
+from fedipress.config import Author, Config, FediverseConfig, MenuItem
+from fedipress.content.feeds import render_atom, render_json_feed, render_robots, render_sitemap
+from fedipress.content.outputs import Output, digest, file_for
+from fedipress.content.site import Paginator, Site, YearGroup, paginate
+from fedipress.content.theme import render_template
+from fedipress.documents.post import Post
+from fedipress.errors import Diagnostic, SourceLocation
+
+
+@dataclass(frozen=True)
+class Alternate:
+    type: str
+    href: str
+    title: str = ""
+    rel: str = "alternate"
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    """`page` in every template: what the <head> needs."""
+
+    kind: str  # home, post, page, tag, tags, archive, 404
+    path: str
+    title: str
+    canonical: str
+    description: str
+    og_type: str = "website"
+    image: str = ""
+    image_alt: str = ""
+    alternates: tuple[Alternate, ...] = ()
+    meta: tuple[tuple[str, str], ...] = ()
+    noindex: bool = False
+
+
+@dataclass(frozen=True)
+class SiteInfo:
+    """`site` in every template."""
+
+    title: str
+    description: str
+    language: str
+    base_url: str
+    author: Author
+    menu: tuple[MenuItem, ...]
+    params: Mapping[str, Any]
+    fediverse: FediverseConfig | None
+    handle: str  # '@user@host' when the site is a Fediverse account, else ''
+    pages: tuple[Post, ...]
+    generator: str = f"fedipress {__version__}"
+
+
+@dataclass(frozen=True)
+class HeadExtras:
+    alternates: tuple[Alternate, ...] = ()
+    meta: tuple[tuple[str, str], ...] = ()
+
+
+# A hook sees the page kind and, on post and page pages, the document.
+PageHook = Callable[[str, Post | None], HeadExtras]
+
+
+@dataclass
+class Planner:
+    """Builds the list of Outputs for one site. Content comes through `full`, which returns a
+    post with its HTML (cached posts travel without it)."""
+
+    site: Site
+    env: jinja2.Environment
+    global_key: str
+    full: Callable[[Post], Post]
+    fingerprints: Mapping[str, tuple[str, str]]  # source -> (full, card)
+    hooks: Sequence[PageHook] = ()
+    url_by_source: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Config:
+        return self.site.config
+
+    def site_info(self) -> SiteInfo:
+        c = self.config
+        handle = f"@{c.fediverse.username}@{c.host}" if c.fediverse else ""
+        return SiteInfo(
+            c.title,
+            c.description,
+            c.language,
+            c.base_url,
+            c.author,
+            c.menu,
+            c.params,
+            c.fediverse,
+            handle,
+            self.site.pages,
+        )
+
+    # --- keys ---------------------------------------------------------------------------
+
+    def card(self, post: Post | None) -> str:
+        return self.fingerprints[post.source][1] if post else ""
+
+    def whole(self, post: Post) -> str:
+        return self.fingerprints[post.source][0]
+
+    # --- rendering ----------------------------------------------------------------------
+
+    def head(self, kind: str, post: Post | None) -> HeadExtras:
+        alternates: list[Alternate] = []
+        meta: list[tuple[str, str]] = []
+        for hook in self.hooks:
+            extra = hook(kind, post)
+            alternates += extra.alternates
+            meta += extra.meta
+        return HeadExtras(tuple(alternates), tuple(meta))
+
+    def page_info(
+        self,
+        kind: str,
+        path: str,
+        title: str,
+        post: Post | None = None,
+        description: str = "",
+        extra_alternates: Sequence[Alternate] = (),
+    ) -> PageInfo:
+        c = self.config
+        feeds = [
+            Alternate("application/atom+xml", c.url("/feed.xml"), c.title),
+            Alternate("application/feed+json", c.url("/feed.json"), c.title),
+        ]
+        head = self.head(kind, post)
+        image = ""
+        if post and post.image:
+            image = urljoin(c.absolute_url(post.url), post.image)
+        return PageInfo(
+            kind=kind,
+            path=path,
+            title=title,
+            canonical=c.absolute_url(path),
+            description=description or (post.description if post else "") or c.description,
+            og_type="article" if kind == "post" else "website",
+            image=image,
+            image_alt=post.image_alt if post else "",
+            alternates=tuple(feeds) + tuple(extra_alternates) + head.alternates,
+            meta=head.meta,
+            noindex=kind == "404",
+        )
+
+    def render(self, template: str, context: dict[str, Any]) -> bytes:
+        context = {"site": self.site_info(), "config": self.config, **context}
+        return render_template(self.env, template, context).encode()
+
+    def with_links(self, post: Post) -> Post:
+        """The post with its HTML, and links to other Markdown files turned into URLs."""
+        post = self.full(post)
+        mapping = self.md_links(post)
+        if not mapping:
+            return post
+        content = _HREF_ATTR.sub(
+            lambda m: m.group(1) + mapping.get(m.group(2), m.group(2)) + m.group(3), post.content
+        )
+        return dataclasses.replace(post, content=content)
+
+    def md_links(self, post: Post) -> dict[str, str]:
+        result = {}
+        for href in post.links:
+            target = _resolve_md(post.source, href)
+            if target and target[0] in self.url_by_source:
+                result[href] = self.config.url(self.url_by_source[target[0]]) + target[1]
+        return result
+
+    # --- the plan -----------------------------------------------------------------------
+
+    def plan(self) -> list[Output]:
+        site = self.site
+        self.url_by_source = {p.source: p.url for p in site.posts + site.pages}
+        outputs: list[Output] = []
+        outputs += self._lists("home", "index.html", site.posts, "/", {})
+        for index, post in enumerate(site.posts):
+            outputs.append(self._post(index, post))
+        for page in site.pages:
+            outputs.append(self._page(page))
+        for group in site.tags:
+            outputs += self._lists(
+                "tag", "tag.html", group.posts, group.tag.url, {"tag": group.tag}
+            )
+            outputs.append(
+                self._feed_output(
+                    group.posts,
+                    f"{group.tag.url}feed.xml",
+                    group.tag.url,
+                    f"{self.config.title}: #{group.tag.name}",
+                )
+            )
+        outputs.append(self._tags())
+        outputs += self._archives()
+        outputs.append(self._not_found())
+        outputs += self._feeds()
+        return outputs
+
+    def _lists(
+        self, kind: str, template: str, posts: Sequence[Post], base: str, extra: dict[str, Any]
+    ) -> list[Output]:
+        result = []
+        per_page = self.config.posts_per_page
+        for paginator in paginate(posts, per_page, base):
+            key = digest(
+                [
+                    self.global_key,
+                    kind,
+                    template,
+                    paginator.number,
+                    paginator.total,
+                    base,
+                    repr(extra),
+                    [self.card(p) for p in paginator.items],
+                ]
+            )
+            result.append(
+                Output(
+                    file_for(paginator.path),
+                    key,
+                    self._list_renderer(kind, template, paginator, extra),
+                )
+            )
+        return result
+
+    def _list_renderer(
+        self, kind: str, template: str, paginator: Paginator, extra: dict[str, Any]
+    ) -> Callable[[], bytes]:
+        def render() -> bytes:
+            tag = extra.get("tag")
+            title = f"#{tag.name}" if tag else ""
+            if paginator.number > 1:
+                title = f"{title} (page {paginator.number})".strip()
+            alternates = []
+            if tag:
+                alternates.append(
+                    Alternate(
+                        "application/atom+xml",
+                        self.config.url(f"{tag.url}feed.xml"),
+                        f"{self.config.title}: #{tag.name}",
+                    )
+                )
+            page = self.page_info(kind, paginator.path, title, extra_alternates=alternates)
+            return self.render(
+                template, {"page": page, "paginator": paginator, "posts": paginator.items, **extra}
+            )
+
+        return render
+
+    def _post(self, index: int, post: Post) -> Output:
+        newer, older = self.site.neighbours(index)
+        template = post.template or "post.html"
+        key = digest(
+            [
+                self.global_key,
+                "post",
+                template,
+                self.whole(post),
+                self.card(newer),
+                self.card(older),
+                sorted(self.md_links(post).items()),
+            ]
+        )
+
+        def render() -> bytes:
+            full = self.with_links(post)
+            page = self.page_info("post", post.url, post.title, post)
+            return self.render(
+                template, {"page": page, "post": full, "newer": newer, "older": older}
+            )
+
+        return Output(file_for(post.url), key, render)
+
+    def _page(self, post: Post) -> Output:
+        template = post.template or "page.html"
+        key = digest(
+            [
+                self.global_key,
+                "page",
+                template,
+                self.whole(post),
+                sorted(self.md_links(post).items()),
+            ]
+        )
+
+        def render() -> bytes:
+            page = self.page_info("page", post.url, post.title, post)
+            return self.render(template, {"page": page, "post": self.with_links(post)})
+
+        return Output(file_for(post.url), key, render)
+
+    def _tags(self) -> Output:
+        groups = self.site.tags
+        key = digest([self.global_key, "tags", [(g.tag, len(g.posts)) for g in groups]])
+
+        def render() -> bytes:
+            page = self.page_info("tags", "/tags/", "Tags")
+            return self.render("tags.html", {"page": page, "tags": groups})
+
+        return Output("tags/index.html", key, render)
+
+    def _archives(self) -> list[Output]:
+        years = self.site.years
+        cards = [[self.card(p) for p in y.posts] for y in years]
+        outputs = [
+            Output(
+                "archive/index.html",
+                digest([self.global_key, "archive", cards]),
+                self._archive_renderer("/archive/", "Archive", years, None),
+            )
+        ]
+        for group, group_cards in zip(years, cards, strict=True):
+            outputs.append(
+                Output(
+                    file_for(group.path),
+                    digest([self.global_key, "year", group.year, group_cards]),
+                    self._archive_renderer(group.path, str(group.year), (group,), group.year),
+                )
+            )
+        return outputs
+
+    def _archive_renderer(
+        self, path: str, title: str, years: Sequence[YearGroup], year: int | None
+    ) -> Callable[[], bytes]:
+        def render() -> bytes:
+            page = self.page_info("archive", path, title)
+            return self.render("archive.html", {"page": page, "years": years, "year": year})
+
+        return render
+
+    def _not_found(self) -> Output:
+        def render() -> bytes:
+            page = self.page_info("404", "/404.html", "Page not found")
+            return self.render("404.html", {"page": page})
+
+        return Output("404.html", digest([self.global_key, "404"]), render)
+
+    def _feed_output(self, posts: Sequence[Post], path: str, page_path: str, title: str) -> Output:
+        latest = posts[: self.config.feed_entries]
+        key = digest(
+            [
+                self.global_key,
+                "atom",
+                path,
+                title,
+                [self.whole(p) for p in latest],
+                [sorted(self.md_links(p).items()) for p in latest],
+            ]
+        )
+        return Output(
+            path.lstrip("/"),
+            key,
+            lambda: render_atom(
+                self.config, [self.with_links(p) for p in latest], path, page_path, title
+            ),
+        )
+
+    def _feeds(self) -> list[Output]:
+        c = self.config
+        latest = self.site.posts[: c.feed_entries]
+        whole = [self.whole(p) for p in latest]
+        sitemap = [("/", latest[0].last_modified if latest else None)]
+        sitemap += [(p.url, p.last_modified) for p in self.site.posts + self.site.pages]
+        sitemap += [(g.tag.url, None) for g in self.site.tags]
+        return [
+            self._feed_output(self.site.posts, "/feed.xml", "/", c.title),
+            Output(
+                "feed.json",
+                digest([self.global_key, "json", whole]),
+                lambda: render_json_feed(c, [self.with_links(p) for p in latest], "/feed.json"),
+            ),
+            Output(
+                "sitemap.xml",
+                digest([self.global_key, "sitemap", sitemap]),
+                lambda: render_sitemap(c, sitemap),
+            ),
+            Output("robots.txt", digest([self.global_key, "robots"]), lambda: render_robots(c)),
+        ]
+
+
+_HREF_ATTR = re.compile(r'(\shref=")([^"]*)(")')
+
+
+def _resolve_md(source: str, href: str) -> tuple[str, str] | None:
+    """'../other.md#x' seen in content/posts/a.md -> ('content/posts/other.md', '#x')."""
+    parts = urlsplit(href)
+    if parts.scheme or parts.netloc or not parts.path.endswith(".md"):
+        return None
+    base = PurePosixPath(source).parent
+    if parts.path.startswith("/"):
+        target = PurePosixPath("content") / parts.path.lstrip("/")
+    else:
+        target = base / parts.path
+    normal: list[str] = []
+    for piece in target.parts:
+        if piece == "..":
+            if normal:
+                normal.pop()
+        elif piece != ".":
+            normal.append(piece)
+    return "/".join(normal), (f"#{parts.fragment}" if parts.fragment else "")
+
+
+def check_links(
+    documents: Iterable[Post], config: Config, known_paths: set[str], sources: set[str]
+) -> list[Diagnostic]:
+    """Warn about internal links to pages or files that the build does not produce."""
+    warnings = []
+    for doc in documents:
+        for href in doc.links:
+            problem = _broken(doc, href, config, known_paths, sources)
+            if problem:
+                warnings.append(
+                    Diagnostic(
+                        "warning",
+                        problem,
+                        SourceLocation(doc.source),
+                        "fix the link or add the missing post",
+                    )
+                )
+    return warnings
+
+
+def _broken(doc: Post, href: str, config: Config, known: set[str], sources: set[str]) -> str:
+    md = _resolve_md(doc.source, href)
+    if md is not None:
+        return "" if md[0] in sources else f"broken link to missing post '{href}'"
+    parts = urlsplit(href)
+    if parts.scheme or parts.netloc or href.startswith(("mailto:", "data:")):
+        return ""
+    if parts.path.startswith("/"):
+        base = config.base_path
+        if base and not parts.path.startswith(base + "/"):
+            return ""  # outside the site: nothing to check
+        path = parts.path[len(base) :]
+    else:
+        path = urlsplit(urljoin(doc.url, parts.path)).path
+    if not path:
+        return ""
+    target = file_for(path)
+    if target in known or f"{target}/index.html" in known:
+        return ""
+    return f"broken internal link '{href}'"
