@@ -191,10 +191,15 @@ def prepare(site_dir: Path, options: BuildOptions) -> Config:
     return config
 
 
+def default_extensions(site_dir: Path, config: Config) -> list[Extension]:
+    """The parts every build includes besides the HTML site (host rules, federation)."""
+    return []
+
+
 def build(
     site_dir: Path,
     options: BuildOptions = BuildOptions(),
-    extensions: Sequence[Extension] = (),
+    extensions: Sequence[Extension] | None = None,
     progress: Progress | None = None,
     write: bool = True,
 ) -> BuildResult:
@@ -208,6 +213,8 @@ def build(
     theme = load_theme(site_dir, config)
     env = make_environment(theme, config)
     check_templates(env, theme)
+    if extensions is None:
+        extensions = default_extensions(site_dir, config)
     salt = digest([__version__, CACHE_FORMAT, config.timezone, config.permalink])
     cache_dir = site_dir / CACHE_DIR if (options.use_cache and write) else None
     cache = BuildCache(cache_dir, salt)
@@ -328,7 +335,9 @@ def _with_static(
 
 
 def check(
-    site_dir: Path, options: BuildOptions = BuildOptions(), extensions: Sequence[Extension] = ()
+    site_dir: Path,
+    options: BuildOptions = BuildOptions(),
+    extensions: Sequence[Extension] | None = None,
 ) -> BuildResult:
     """Validate config, content and theme, rendering every page in memory; writes nothing."""
     return build(site_dir, options, extensions, write=False)

@@ -282,6 +282,9 @@ def _require_site(site: Path) -> None:
         raise click.BadParameter(f"'{site}' is not a folder", param_hint="SITE")
 
 
+# --- commands from other modules: one import and add_command each ---------------------
+
+
 def run() -> None:  # pragma: no cover - console entry point
     main()
 

@@ -26,6 +26,8 @@ from fedipress.content.theme import render_template
 from fedipress.documents.post import Post
 from fedipress.errors import Diagnostic, SourceLocation
 
+ACTOR_PATH = "/ap/actor"
+
 
 @dataclass(frozen=True)
 class Alternate:
@@ -65,6 +67,7 @@ class SiteInfo:
     params: Mapping[str, Any]
     fediverse: FediverseConfig | None
     handle: str  # '@user@host' when the site is a Fediverse account, else ''
+    actor_url: str  # the ActivityPub actor's id when the site is a Fediverse account, else ''
     pages: tuple[Post, ...]
     generator: str = f"fedipress {__version__}"
 
@@ -99,6 +102,7 @@ class Planner:
     def site_info(self) -> SiteInfo:
         c = self.config
         handle = f"@{c.fediverse.username}@{c.host}" if c.fediverse else ""
+        actor_url = c.absolute_url(ACTOR_PATH) if c.fediverse else ""
         return SiteInfo(
             c.title,
             c.description,
@@ -109,6 +113,7 @@ class Planner:
             c.params,
             c.fediverse,
             handle,
+            actor_url,
             self.site.pages,
         )
 
