@@ -17,7 +17,7 @@ from fedipress.config import Config, load_config
 from fedipress.content.cache import CACHE_FORMAT, BuildCache, Entry, text_hash
 from fedipress.content.document import parse_document
 from fedipress.content.loader import Found, find_sources, find_static
-from fedipress.content.markdown import make_markdown
+from fedipress.content.markdown import make_markdown, resolve_engine
 from fedipress.content.output import Progress, WriteStats, write_outputs
 from fedipress.content.outputs import Output, digest
 from fedipress.content.pages import PageHook, Planner, check_links
@@ -99,7 +99,7 @@ def _parse_one(
 def _parse_chunk(chunk: list[Found]) -> list[tuple[str, str, Post | Diagnostic]]:
     assert _PARSE_JOB is not None
     site_dir, config = _PARSE_JOB
-    md = make_markdown()
+    md = make_markdown(config.markdown_engine)
     return [_parse_one(site_dir, config, md, f) for f in chunk]
 
 
@@ -111,7 +111,7 @@ def _parse_all(
 ) -> list[tuple[str, str, Post | Diagnostic]]:
     global _PARSE_JOB
     if jobs <= 1 or len(todo) < PARSE_PARALLEL_THRESHOLD:
-        md = make_markdown()
+        md = make_markdown(config.markdown_engine)
         return [_parse_one(site_dir, config, md, f) for f in todo]
     chunk = max(8, len(todo) // (jobs * 8))
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
@@ -193,7 +193,9 @@ def prepare(site_dir: Path, options: BuildOptions) -> Config:
 
 def default_extensions(site_dir: Path, config: Config) -> list[Extension]:
     """The parts every build includes besides the HTML site (host rules, federation)."""
-    return []
+    from fedipress.hosting import HostFiles
+
+    return [HostFiles()]
 
 
 def build(
@@ -215,7 +217,9 @@ def build(
     check_templates(env, theme)
     if extensions is None:
         extensions = default_extensions(site_dir, config)
-    salt = digest([__version__, CACHE_FORMAT, config.timezone, config.permalink])
+    engine = resolve_engine(config.markdown_engine)
+    make_markdown(engine)  # fail early when the rust engine is asked for but missing
+    salt = digest([__version__, CACHE_FORMAT, config.timezone, config.permalink, engine])
     cache_dir = site_dir / CACHE_DIR if (options.use_cache and write) else None
     cache = BuildCache(cache_dir, salt)
     loaded = load_documents(site_dir, config, cache, jobs)
@@ -341,14 +345,6 @@ def check(
 ) -> BuildResult:
     """Validate config, content and theme, rendering every page in memory; writes nothing."""
     return build(site_dir, options, extensions, write=False)
-
-
-def validate_content(text: str, path: str, config: Config) -> Post:
-    """Parse one document (for tools and tests); raises ContentError."""
-    from fedipress.content.document import Source
-
-    kind = "page" if "/pages/" in path else "post"
-    return parse_document(text, Source(path, kind), config, make_markdown())  # type: ignore[arg-type]
 
 
 __all__ = ["BuildOptions", "BuildResult", "ContentError", "build", "check"]

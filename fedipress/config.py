@@ -79,6 +79,7 @@ class Config:
     posts_per_page: int = 10
     feed_entries: int = 20
     theme: str = "default"
+    markdown_engine: str = "auto"
     menu: tuple[MenuItem, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     fediverse: FediverseConfig | None = None
@@ -243,6 +244,14 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
         )
         section.reject_unknown()
     menu = tuple(_parse_menu(top))
+    markdown_engine = top.get("markdown_engine", str, "auto")
+    _check(
+        markdown_engine in ("auto", "python", "rust"),
+        top,
+        "markdown_engine",
+        f"'markdown_engine' must be auto, python or rust (got {markdown_engine!r})",
+        "auto uses the faster rust engine when 'fedipress[fast]' is installed",
+    )
     params = top.get("params", dict, {})
     fediverse = None
     if (section := top.section("fediverse")) is not None:
@@ -258,6 +267,7 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
         posts_per_page=posts_per_page,
         feed_entries=feed_entries,
         theme=top.get("theme", str, "default"),
+        markdown_engine=markdown_engine,
         menu=menu,
         params=params,
         fediverse=fediverse,
@@ -362,7 +372,8 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
     for index, alias in enumerate(also_known_as):
         if not alias.startswith(("https://", "http://")):
             raise ConfigError(
-                f"'fediverse.also_known_as' entries must be actor URLs, not handles (got {alias!r})",
+                "'fediverse.also_known_as' entries must be actor URLs, not handles "
+                f"(got {alias!r})",
                 section.positions.value(f"fediverse.also_known_as.{index}"),
                 "find the actor URL with: curl -H 'Accept: application/activity+json' PROFILE_URL",
             )

@@ -36,7 +36,8 @@ def fingerprints(post: Post) -> tuple[str, str]:
     """(whole post, list card) hashes: a card ignores the body, so editing the body below
     the summary re-renders only the post's own page and the feeds."""
     whole = hashlib.blake2b(repr(post).encode(), digest_size=16).hexdigest()
-    card_post = dataclasses.replace(post, content="", links=())
+    # Cards show the reading time, not the word count: keep small body edits off list pages.
+    card_post = dataclasses.replace(post, content="", links=(), word_count=post.reading_minutes)
     card = hashlib.blake2b(repr(card_post).encode(), digest_size=16).hexdigest()
     return whole, card
 

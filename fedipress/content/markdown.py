@@ -4,14 +4,12 @@ anchors, and fenced code highlighted by Pygments into CSS classes. Pure: no I/O.
 from __future__ import annotations
 
 import html
+import importlib.util
 import re
 from functools import lru_cache
+from typing import Protocol
 
 from markdown_it import MarkdownIt
-from markdown_it.renderer import RendererHTML
-from markdown_it.token import Token
-from markdown_it.utils import EnvType, OptionsDict
-from mdit_py_plugins.anchors import anchors_plugin
 from mdit_py_plugins.footnote import footnote_plugin
 from mdit_py_plugins.tasklists import tasklists_plugin
 from pygments import highlight
@@ -21,10 +19,73 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 from fedipress.documents.post import slugify
+from fedipress.errors import ConfigError
 
 MORE_MARKER = "<!-- more -->"
+ENGINES = ("auto", "python", "rust")
 _FORMATTER = HtmlFormatter(nowrap=True)
 _LANG_SAFE = re.compile(r"[^\w+#.-]")
+_EXTENSIONS = ["table", "strikethrough"]
+
+
+class Renderer(Protocol):
+    def render(self, src: str) -> str: ...
+
+
+def resolve_engine(engine: str) -> str:
+    """'auto' picks the Rust parser (the `fast` extra) when it is installed."""
+    if engine != "auto":
+        return engine
+    return "rust" if importlib.util.find_spec("markdown_it_pyrs") else "python"
+
+
+def make_markdown(engine: str = "python") -> Renderer:
+    """A Markdown parser. Both engines give the same HTML after `render_markdown`'s shared
+    post-processing (tests/content/test_markdown.py compares them on a corpus)."""
+    if resolve_engine(engine) == "rust":
+        try:
+            from markdown_it_pyrs import MarkdownIt as RustMarkdownIt
+        except ImportError:
+            raise ConfigError(
+                "markdown_engine 'rust' needs the markdown-it-pyrs package",
+                hint="pip install 'fedipress[fast]', or set markdown_engine: python",
+            ) from None
+        return _RustRenderer(
+            RustMarkdownIt("commonmark").enable_many([*_EXTENSIONS, "footnote", "tasklist"])
+        )
+    return (
+        MarkdownIt("commonmark", {"typographer": False})
+        .enable(_EXTENSIONS)
+        .use(footnote_plugin)
+        .use(tasklists_plugin)
+    )
+
+
+_RUST_TASK = re.compile(r'<input class="task-list-item-checkbox" type="checkbox"( checked="")? />')
+_RUST_FOOTNOTE = re.compile(r'(<li id="fn\d+" class="footnote-item">)\n')
+
+
+class _RustRenderer:
+    """markdown-it.rs, about 20x faster; its few markup differences are normalised to
+    markdown-it-py's."""
+
+    def __init__(self, md: Renderer) -> None:
+        self._md = md
+
+    def render(self, src: str) -> str:
+        html = self._md.render(src)
+        if "task-list-item-checkbox" in html:
+            html = _RUST_TASK.sub(
+                lambda m: (
+                    '<input class="task-list-item-checkbox"'
+                    + (' checked="checked"' if m.group(1) else "")
+                    + ' disabled="disabled" type="checkbox">'
+                ),
+                html,
+            )
+        if "footnote-item" in html:
+            html = _RUST_FOOTNOTE.sub(r"\1", html)
+        return html
 
 
 @lru_cache(maxsize=256)
@@ -35,41 +96,46 @@ def _lexer(lang: str) -> Lexer | None:
         return None
 
 
-def _highlight(code: str, lang: str, _attrs: str) -> str:
-    lang = _LANG_SAFE.sub("", lang.lower())
+_CODE_BLOCK = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>', re.DOTALL)
+_HEADING = re.compile(r"<h([2-4])>(.*?)</h\1>", re.DOTALL)
+_IMG = re.compile(r"<img (?![^>]*\bloading=)")
+
+
+def _highlight(match: re.Match[str]) -> str:
+    lang = _LANG_SAFE.sub("", html.unescape(match.group(1) or "").lower())
+    code = match.group(2)
     lexer = _lexer(lang) if lang else None
-    body = highlight(code, lexer, _FORMATTER) if lexer else html.escape(code, quote=False)
+    body = highlight(html.unescape(code), lexer, _FORMATTER) if lexer else code
     cls = f' class="language-{lang}"' if lang else ""
     data = f' data-lang="{lang}"' if lang else ""
-    return f'<pre class="highlight"{data}><code{cls}>{body}</code></pre>\n'
+    return f'<pre class="highlight"{data}><code{cls}>{body}</code></pre>'
 
 
-def _image(
-    self: RendererHTML, tokens: list[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
-    # Below-the-fold images should not slow the first paint.
-    tokens[idx].attrSet("loading", "lazy")
-    return self.image(tokens, idx, options, env)
+def _anchor_headings(content: str) -> str:
+    """Give h2-h4 ids from their text ('Über uns' -> 'über-uns'), unique in the document."""
+    used: dict[str, int] = {}
+
+    def anchor(match: re.Match[str]) -> str:
+        base = slugify(plain_text(match.group(2))) or "section"
+        count = used.get(base, 0)
+        used[base] = count + 1
+        slug = base if count == 0 else f"{base}-{count}"
+        return f'<h{match.group(1)} id="{slug}">{match.group(2)}</h{match.group(1)}>'
+
+    return _HEADING.sub(anchor, content)
 
 
-def make_markdown() -> MarkdownIt:
-    md = (
-        MarkdownIt("commonmark", {"highlight": _highlight, "typographer": False})
-        .enable(["table", "strikethrough"])
-        .use(footnote_plugin)
-        .use(tasklists_plugin)
-        .use(anchors_plugin, min_level=2, max_level=4, slug_func=_heading_slug)
-    )
-    md.add_render_rule("image", _image)
-    return md
-
-
-def _heading_slug(text: str) -> str:
-    return slugify(text) or "section"
-
-
-def render_markdown(md: MarkdownIt, body: str) -> str:
-    return md.render(body)
+def render_markdown(md: Renderer, body: str) -> str:
+    """Render, then highlight code with Pygments classes, anchor headings, lazy-load images."""
+    content = md.render(body)
+    if "<pre><code" in content:
+        content = _CODE_BLOCK.sub(_highlight, content)
+    if "<h" in content:
+        content = _anchor_headings(content)
+    if "<img " in content:
+        # Below-the-fold images should not slow the first paint.
+        content = _IMG.sub('<img loading="lazy" ', content)
+    return content
 
 
 _FIRST_PARAGRAPH = re.compile(r"<p>.*?</p>", re.DOTALL)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
 from fedipress.config import Config
 from fedipress.errors import SourceLocation, ThemeError
@@ -107,9 +108,20 @@ def make_environment(theme: Theme, config: Config) -> jinja2.Environment:
 
 
 def check_templates(env: jinja2.Environment, theme: Theme) -> None:
-    """Load every template the build needs so syntax errors surface before any rendering."""
-    for name in REQUIRED_TEMPLATES:
+    """Load every template the build needs, and everything they extend or include, so a
+    missing file or a syntax error surfaces before any rendering."""
+    pending = list(REQUIRED_TEMPLATES)
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
         get_template(env, name)
+        source, _, _ = env.loader.get_source(env, name)  # type: ignore[union-attr]
+        for ref in jinja2.meta.find_referenced_templates(env.parse(source)):
+            if ref is not None and ref not in seen:
+                pending.append(ref)
 
 
 def get_template(env: jinja2.Environment, name: str) -> jinja2.Template:

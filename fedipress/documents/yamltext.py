@@ -13,8 +13,11 @@ import yaml
 
 from fedipress.errors import SourceLocation
 
+# libyaml's parser when PyYAML was built with it: about ten times faster on front matter.
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _Loader(yaml.SafeLoader):
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
     """SafeLoader without the timestamp resolver: `date: 2024-05-01` stays a string."""
 
 

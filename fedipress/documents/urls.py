@@ -1,0 +1,176 @@
+"""Where every federation document lives: absolute URLs and output file paths. Pure: no I/O.
+
+Every id is an extensionless file that a static host serves with 200 and no redirect
+(interop-spec §10 item 2), so no id may also be a directory holding another id: outbox pages
+live in `ap/outbox-pages/`, not under `ap/outbox/`, and a post uid's '/' becomes '~'.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, unquote, urlsplit
+
+from fedipress.config import Config, FediverseConfig
+
+# Characters left alone when an IRI becomes a URI: RFC 3986 reserved and unreserved ones and
+# '%' (already-escaped bytes). Everything else, such as non-ASCII letters in a slug, is
+# percent-encoded, because Mastodon compares a fetched `id` with the requested URL as
+# strings (§2.1 item 3) and requests go out percent-encoded.
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
+_VERSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def require_fediverse(config: Config) -> FediverseConfig:
+    """The `fediverse` section; raise ValueError when the site is not a Fediverse account."""
+    if config.fediverse is None:
+        raise ValueError("the site has no 'fediverse' section, so it has no actor")
+    return config.fediverse
+
+
+def to_uri(iri: str) -> str:
+    """Percent-encode what a URI may not contain (non-ASCII, spaces); keep existing escapes."""
+    return quote(iri, safe=_URI_SAFE)
+
+
+def _check_version(version: str) -> str:
+    if not _VERSION.fullmatch(version):
+        raise ValueError(f"a version must be 1-64 letters, digits, '-' or '_' (got {version!r})")
+    return version
+
+
+@dataclass(frozen=True)
+class Urls:
+    """The URL layout of the federation documents of one site."""
+
+    config: Config
+
+    def absolute(self, path: str) -> str:
+        """The absolute URI of a site path such as '/ap/actor' or '/posts/hello/'."""
+        return to_uri(self.config.absolute_url(path))
+
+    def _origin(self) -> str:
+        parts = urlsplit(self.config.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def home(self) -> str:
+        return self.absolute("/")
+
+    def handle(self) -> str:
+        """'user@host': the WebFinger address, on the host of the actor id (§1.3)."""
+        return f"{require_fediverse(self.config).username}@{self.config.host}"
+
+    def actor(self) -> str:
+        return self.absolute("/ap/actor")
+
+    def key_id(self) -> str:
+        # A fragment of the actor id: Mastodon then uses the embedded key without a second
+        # fetch (process_account_service.rb `legacy_public_keys`, §2.4).
+        return self.actor() + "#main-key"
+
+    def inbox(self) -> str:
+        """`fediverse.inbox`: a site path, or an absolute URL that may be on another host."""
+        inbox = self.config.fediverse.inbox if self.config.fediverse else "/ap/inbox"
+        return self.absolute(inbox) if inbox.startswith("/") else to_uri(inbox)
+
+    def shared_inbox(self) -> str:
+        # One actor, so one inbox: Mastodon delivers Create/Update/Delete to sharedInbox (§2.2).
+        return self.inbox()
+
+    def outbox(self) -> str:
+        return self.absolute("/ap/outbox")
+
+    def outbox_page(self, number: int) -> str:
+        if number < 1:
+            raise ValueError(f"outbox pages are numbered from 1 (got {number})")
+        return self.absolute(f"/ap/outbox-pages/{number}")
+
+    def followers(self) -> str:
+        return self.absolute("/ap/followers")
+
+    def following(self) -> str:
+        return self.absolute("/ap/following")
+
+    def featured(self) -> str:
+        return self.absolute("/ap/featured")
+
+    def post(self, uid: str) -> str:
+        """The object id of a post: stable for as long as the post's `uid` is (§5.5)."""
+        return self.absolute(f"/ap/posts/{_encode_uid(uid)}")
+
+    def replies(self, uid: str) -> str:
+        return self.absolute(f"/ap/replies/{_encode_uid(uid)}")
+
+    def uid_of(self, object_id: str) -> str:
+        """The post uid in an object id made by `post()`; ValueError for any other URL."""
+        prefix = self.absolute("/ap/posts/")
+        if not object_id.startswith(prefix) or len(object_id) == len(prefix):
+            raise ValueError(f"not a post object id of this site: {object_id!r}")
+        return unquote(object_id[len(prefix) :]).replace("~", "/")
+
+    def page(self, path: str) -> str:
+        """The absolute URL of an HTML page, e.g. `post.url`."""
+        return self.absolute(path)
+
+    def create(self, object_id: str) -> str:
+        return f"{object_id}#create"
+
+    def update(self, object_id: str, version: str) -> str:
+        # One id per edit: Fedify warns that some servers drop an activity id seen before
+        # (fedify docs/manual/send.md, §5.11). `version` is a short content hash.
+        return f"{object_id}#update-{_check_version(version)}"
+
+    def delete(self, object_id: str) -> str:
+        return f"{object_id}#delete"
+
+    def move(self, number: int) -> str:
+        return f"{self.actor()}#move-{number}"
+
+    # RFC 7033 §4 and Mastodon (webfinger.rb `standard_url`) ask the host root, never a
+    # sub-path, so the well-known documents ignore the path of base_url.
+
+    def webfinger(self) -> str:
+        return self._origin() + "/.well-known/webfinger"
+
+    def host_meta(self) -> str:
+        return self._origin() + "/.well-known/host-meta"
+
+    def nodeinfo_discovery(self) -> str:
+        return self._origin() + "/.well-known/nodeinfo"
+
+    def nodeinfo(self, schema: str = "2.1") -> str:
+        if schema not in ("2.0", "2.1"):
+            raise ValueError(f"NodeInfo schema must be 2.0 or 2.1 (got {schema!r})")
+        return self.absolute(f"/nodeinfo/{schema}")
+
+    def output_path(self, url: str) -> str:
+        """The file, relative to the site root, that serves `url` ('ap/actor').
+
+        The fragment is dropped ('…/ap/actor#main-key' is served by 'ap/actor'); a URL
+        ending in '/' maps to its 'index.html'. `/.well-known/…` files are returned relative
+        to the site root too: on a site under a sub-path they must be copied to the host root.
+        Raises ValueError for a URL that is not served by this site (another host, a query).
+        """
+        url = url.split("#", 1)[0]
+        base = to_uri(self.config.base_url)
+        well_known = self._origin() + "/.well-known/"
+        if url.startswith(well_known):
+            rest = url[len(self._origin()) + 1 :]
+        elif url.startswith(base):
+            rest = url[len(base) :]
+        else:
+            raise ValueError(f"{url!r} is not a URL of this site ({base})")
+        path = unquote(rest)
+        segments = path.split("/")
+        if "?" in rest or any(s in (".", "..") for s in segments) or "" in segments[:-1]:
+            raise ValueError(f"{url!r} does not name a file of this site")
+        return path + "index.html" if path == "" or path.endswith("/") else path
+
+
+def _encode_uid(uid: str) -> str:
+    # Post uids may contain '/' (front matter `id: 2024/hello`). Kept as '/', uid '2024'
+    # would be a file and a directory at once, which no static host can serve, so '/' becomes
+    # '~': unreserved in URIs (RFC 3986 §2.3), never in a uid, and no file extension.
+    if not uid or "~" in uid:
+        raise ValueError(f"a post uid must be non-empty and contain no '~' (got {uid!r})")
+    return quote(uid.replace("/", "~"), safe="~-_")

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from fedipress.config import parse_config
+from fedipress.errors import ConfigError
+
+BASE = "title: Blog\nbase_url: https://blog.example\n"
+
+
+def test_parse_config__defaults_and_normalised_base_url() -> None:
+    config = parse_config(BASE)
+    assert config.base_url == "https://blog.example/"
+    assert config.permalink == "/posts/{slug}/"
+    assert config.posts_per_page == 10
+    assert config.fediverse is None
+    assert config.url("/x/") == "/x/"
+    assert config.absolute_url("/x/") == "https://blog.example/x/"
+
+
+def test_parse_config__base_path() -> None:
+    config = parse_config("title: B\nbase_url: https://example.com/blog\n")
+    assert config.base_path == "/blog"
+    assert config.url("/posts/a/") == "/blog/posts/a/"
+
+
+def test_parse_config__fediverse_section() -> None:
+    config = parse_config(BASE + "fediverse:\n  username: my.blog\n  display_name: Mine\n")
+    assert config.fediverse is not None
+    assert (config.fediverse.username, config.fediverse.display_name) == ("my.blog", "Mine")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message", "hint", "line"),
+    [
+        ("titel: x\n", "unknown key 'titel'", "did you mean 'title'?", 3),
+        ("author:\n  nmae: x\n", "unknown key 'author.nmae'", "did you mean 'name'?", 4),
+        ("posts_per_page: many\n", "'posts_per_page' must be a whole number", "", 3),
+        ("posts_per_page: 0\n", "at least 1", "", 3),
+        ("timezone: Mars/Olympus\n", "not a known time zone", "IANA", 3),
+        ("permalink: /posts/{title}/\n", "unknown placeholder '{title}'", "{slug}", 3),
+        ("permalink: posts/{slug}\n", "must start and end with '/'", "", 3),
+        (
+            "fediverse:\n  username: My Blog\n",
+            "'fediverse.username' must be lower-case",
+            "Mastodon",
+            4,
+        ),
+        ("fediverse:\n  username: b\n  post_type: Page\n", "must be Note or Article", "", 5),
+        (
+            "fediverse:\n  username: b\n  also_known_as: ['@me@x.y']\n",
+            "actor URLs, not handles",
+            "curl",
+            5,
+        ),
+    ],
+)
+def test_parse_config__errors(extra: str, message: str, hint: str, line: int) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(BASE + extra, "site/fedipress.yaml")
+    assert message in info.value.message
+    assert hint in info.value.hint
+    assert info.value.location is not None
+    assert info.value.location.path == "site/fedipress.yaml"
+    assert info.value.location.line == line
+
+
+def test_parse_config__missing_title() -> None:
+    with pytest.raises(ConfigError, match="missing required key 'title'"):
+        parse_config("base_url: https://x.example/\n")
+
+
+def test_parse_config__bad_base_url() -> None:
+    with pytest.raises(ConfigError, match="absolute http"):
+        parse_config("title: x\nbase_url: blog.example\n")
+
+
+def test_parse_config__bad_yaml_has_position() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("title: [x\nbase_url: y\n")
+    assert info.value.location is not None and info.value.location.line >= 1
