@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -14,10 +15,18 @@ from typing import Protocol
 
 from fedipress import __version__
 from fedipress.config import Config, load_config
-from fedipress.content.cache import CACHE_FORMAT, BuildCache, Entry, text_hash
+from fedipress.content.cache import (
+    CACHE_FORMAT,
+    BuildCache,
+    Entry,
+    Snapshot,
+    fingerprints,
+    store_html,
+    text_hash,
+)
 from fedipress.content.document import parse_document
-from fedipress.content.loader import Found, find_sources, find_static
-from fedipress.content.markdown import make_markdown, resolve_engine
+from fedipress.content.loader import Found, StaticFile, find_sources, find_static
+from fedipress.content.markdown import Renderer, make_markdown, resolve_engine
 from fedipress.content.output import Progress, WriteStats, write_outputs
 from fedipress.content.outputs import Output, digest
 from fedipress.content.pages import PageHook, Planner, check_links
@@ -52,7 +61,10 @@ class BuildOptions:
 
 @dataclass(frozen=True)
 class BuildResult:
-    site: Site
+    config: Config
+    posts: int
+    pages: int
+    site: Site | None  # None when the inputs had not changed and nothing was planned
     outputs: int
     rendered: int
     unchanged: bool
@@ -68,54 +80,74 @@ def _jobs(requested: int) -> int:
 
 # --- parsing -----------------------------------------------------------------------------
 
-_PARSE_JOB: tuple[Path, Config] | None = None
+_PARSE_JOB: tuple[Path, Config, Path | None] | None = None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a parse worker sends back: the post, or an error, or 'unchanged bytes'."""
+
+    source: str
+    text_hash: str
+    post: Post | None = None
+    fingerprints: tuple[str, str] = ("", "")
+    problem: Diagnostic | None = None
 
 
 def _parse_one(
-    site_dir: Path, config: Config, md: object, found: Found
-) -> tuple[str, str, Post | Diagnostic]:
-    path = site_dir / found.source.path
-    data = path.read_bytes()
+    site_dir: Path,
+    config: Config,
+    md: Renderer,
+    found: Found,
+    known_hash: str,
+    html_dir: Path | None,
+) -> Parsed:
+    source = found.source.path
+    data = (site_dir / source).read_bytes()
     digest_ = text_hash(data)
+    if digest_ == known_hash:  # touched but unchanged: keep the cached post
+        return Parsed(source, digest_)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return (
-            found.source.path,
-            digest_,
-            Diagnostic(
-                "error",
-                f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-                SourceLocation(found.source.path),
-                "save the file as UTF-8",
-            ),
+        problem = Diagnostic(
+            "error",
+            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+            SourceLocation(source),
+            "save the file as UTF-8",
         )
+        return Parsed(source, digest_, problem=problem)
     try:
-        return found.source.path, digest_, parse_document(text, found.source, config, md)  # type: ignore[arg-type]
+        post = parse_document(text, found.source, config, md)
     except FedipressError as exc:
-        return found.source.path, digest_, exc.diagnostic()
+        return Parsed(source, digest_, problem=exc.diagnostic())
+    prints = fingerprints(post)
+    if html_dir is not None:  # workers write the HTML cache in parallel
+        store_html(html_dir, prints[0], post.content)
+    return Parsed(source, digest_, post, prints)
 
 
-def _parse_chunk(chunk: list[Found]) -> list[tuple[str, str, Post | Diagnostic]]:
+def _parse_chunk(chunk: list[tuple[Found, str]]) -> list[Parsed]:
     assert _PARSE_JOB is not None
-    site_dir, config = _PARSE_JOB
+    site_dir, config, html_dir = _PARSE_JOB
     md = make_markdown(config.markdown_engine)
-    return [_parse_one(site_dir, config, md, f) for f in chunk]
+    return [_parse_one(site_dir, config, md, f, h, html_dir) for f, h in chunk]
 
 
 def _parse_all(
     site_dir: Path,
     config: Config,
-    todo: list[Found],
+    todo: list[tuple[Found, str]],
     jobs: int,
-) -> list[tuple[str, str, Post | Diagnostic]]:
+    html_dir: Path | None,
+) -> list[Parsed]:
     global _PARSE_JOB
     if jobs <= 1 or len(todo) < PARSE_PARALLEL_THRESHOLD:
         md = make_markdown(config.markdown_engine)
-        return [_parse_one(site_dir, config, md, f) for f in todo]
+        return [_parse_one(site_dir, config, md, f, h, html_dir) for f, h in todo]
     chunk = max(8, len(todo) // (jobs * 8))
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    _PARSE_JOB = (site_dir, config)
+    _PARSE_JOB = (site_dir, config, html_dir)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             return [item for part in pool.imap(_parse_chunk, chunks) for item in part]
@@ -125,42 +157,50 @@ def _parse_all(
 
 @dataclass
 class Loaded:
+    found: list[Found]
     documents: list[Post]
     entries: dict[str, Entry]
     diagnostics: list[Diagnostic]
     parsed: int
 
 
-def load_documents(site_dir: Path, config: Config, cache: BuildCache, jobs: int) -> Loaded:
+def load_documents(
+    site_dir: Path, config: Config, cache: BuildCache, jobs: int, found: list[Found]
+) -> Loaded:
     """Every post and page, from the cache when the file's bytes are unchanged."""
-    found = find_sources(site_dir)
     entries: dict[str, Entry] = {}
-    todo: list[Found] = []
+    todo: list[tuple[Found, str]] = []
     for item in found:
         entry = cache.entries.get(item.source.path)
-        if (
-            entry is not None
-            and entry.mtime_ns == item.mtime_ns
-            and entry.size == item.size
-            and entry.post.resources == item.source.resources
-        ):
+        if entry is not None and entry.post.resources != item.source.resources:
+            entry = None
+        if entry is not None and (entry.mtime_ns, entry.size) == (item.mtime_ns, item.size):
             entries[item.source.path] = entry
         else:
-            todo.append(item)
-    # A touched but unchanged file keeps its entry: compare text hashes before re-parsing.
+            todo.append((item, entry.text_hash if entry else ""))
     diagnostics: list[Diagnostic] = []
-    by_path = {f.source.path: f for f in todo}
-    results = _parse_all(site_dir, config, todo, jobs)
-    for source, digest_, result in results:
-        item = by_path[source]
-        if isinstance(result, Diagnostic):
-            diagnostics.append(result)
-            cache.entries.pop(source, None)
-            continue
-        entries[source] = cache.remember(source, item.mtime_ns, item.size, digest_, result)
+    by_path = {f.source.path: f for f, _ in todo}
+    parsed = 0
+    for result in _parse_all(site_dir, config, todo, jobs, cache.html_dir):
+        item = by_path[result.source]
+        if result.problem is not None:
+            diagnostics.append(result.problem)
+            cache.forget(result.source)
+        elif result.post is None:
+            entries[result.source] = cache.touch(result.source, item.mtime_ns, item.size)
+        else:
+            parsed += 1
+            entries[result.source] = cache.remember(
+                result.source,
+                item.mtime_ns,
+                item.size,
+                result.text_hash,
+                result.post,
+                result.fingerprints,
+            )
     cache.forget_missing({f.source.path for f in found})
     documents = [e.post for e in entries.values()]
-    return Loaded(documents, entries, diagnostics, len(todo))
+    return Loaded(found, documents, entries, diagnostics, parsed)
 
 
 # --- building ----------------------------------------------------------------------------
@@ -198,6 +238,44 @@ def default_extensions(site_dir: Path, config: Config) -> list[Extension]:
     return [HostFiles()]
 
 
+def _inputs_key(
+    config: Config,
+    options: BuildOptions,
+    theme_key: str,
+    found: Sequence[Found],
+    static: Sequence[StaticFile],
+    site_dir: Path,
+    extensions: Sequence[Extension],
+) -> str:
+    """Everything a build reads, by stat: equal keys mean an identical output folder."""
+    resources = []
+    for item in found:
+        for resource in item.source.resources:
+            st = os.stat(site_dir / item.source.bundle / resource)
+            resources.append((item.source.bundle, resource, st.st_mtime_ns, st.st_size))
+    return digest(
+        [
+            __version__,
+            repr(config),
+            options.drafts,
+            options.future,
+            theme_key,
+            [(f.source.path, f.mtime_ns, f.size) for f in found],
+            [(s.output, str(s.path), s.mtime_ns, s.size) for s in static],
+            resources,
+            [getattr(ext, "input_key", lambda: "")() for ext in extensions],
+        ]
+    )
+
+
+def _valid_until(documents: Sequence[Post], now: datetime, options: BuildOptions) -> float | None:
+    """When a post now hidden for being in the future becomes due, the output changes."""
+    if options.future:
+        return None
+    due = [d.date.timestamp() for d in documents if d.date is not None and d.date > now]
+    return min(due) if due else None
+
+
 def build(
     site_dir: Path,
     options: BuildOptions = BuildOptions(),
@@ -213,56 +291,104 @@ def build(
     config = prepare(site_dir, options)
     jobs = _jobs(options.jobs)
     theme = load_theme(site_dir, config)
-    env = make_environment(theme, config)
-    check_templates(env, theme)
     if extensions is None:
         extensions = default_extensions(site_dir, config)
     engine = resolve_engine(config.markdown_engine)
-    make_markdown(engine)  # fail early when the rust engine is asked for but missing
     salt = digest([__version__, CACHE_FORMAT, config.timezone, config.permalink, engine])
     cache_dir = site_dir / CACHE_DIR if (options.use_cache and write) else None
     cache = BuildCache(cache_dir, salt)
-    loaded = load_documents(site_dir, config, cache, jobs)
-    site, clashes = build_site(
-        config, loaded.documents, options.now(), options.drafts, options.future
-    )
+    out_dir = options.output or site_dir / "_site"
+    manifest_key = str(out_dir.resolve())
+    now = options.now()
+
+    found = find_sources(site_dir)
+    static = list(find_static([*theme.static_dirs, site_dir / "static"]).values())
+    theme_key = theme.fingerprint()
+    inputs = _inputs_key(config, options, theme_key, found, static, site_dir, extensions)
+    snapshot = cache.snapshots.get(manifest_key)
+    if (
+        write
+        and snapshot is not None
+        and snapshot.inputs == inputs
+        and (snapshot.valid_until is None or now.timestamp() < snapshot.valid_until)
+        and out_dir.is_dir()
+    ):
+        warnings = snapshot.warnings
+        if options.strict and warnings:
+            raise BuildFailed(warnings)
+        return BuildResult(
+            config,
+            snapshot.posts,
+            snapshot.pages,
+            None,
+            snapshot.outputs,
+            0,
+            True,
+            0,
+            warnings,
+            time.perf_counter() - started,
+            out_dir,
+        )
+
+    env = make_environment(theme, config)
+    check_templates(env, theme)
+    make_markdown(engine)  # fail early when the rust engine is asked for but missing
+    loaded = load_documents(site_dir, config, cache, jobs, found)
+    site, clashes = build_site(config, loaded.documents, now, options.drafts, options.future)
     diagnostics = loaded.diagnostics + clashes
     if any(d.severity == "error" for d in diagnostics):
+        cache.save()  # keep what did parse, so the fixed build is quick
         raise BuildFailed(diagnostics)
 
     def full(post: Post) -> Post:
         entry = loaded.entries[post.source]
-        return _with_content(post, cache.content(entry))
+        try:
+            return dataclasses.replace(post, content=cache.content(entry))
+        except FileNotFoundError:  # the HTML cache was cleaned by hand: render again
+            text = (site_dir / post.source).read_text(encoding="utf-8")
+            source = next(f.source for f in found if f.source.path == post.source)
+            fresh = parse_document(text, source, config, make_markdown(engine))
+            return dataclasses.replace(post, content=fresh.content)
 
-    fingerprints = {s: (e.full, e.card) for s, e in loaded.entries.items()}
-    pages_key = [fingerprints[p.source][1] for p in site.pages]
-    global_key = digest([__version__, repr(config), theme.fingerprint(), pages_key])
+    prints = {s: (e.full, e.card) for s, e in loaded.entries.items()}
+    pages_key = [prints[p.source][1] for p in site.pages]
+    global_key = digest([__version__, repr(config), theme_key, pages_key])
     hooks = [h for ext in extensions if (h := ext.page_hook(site)) is not None]
-    planner = Planner(site, env, global_key, full, fingerprints, hooks)
+    planner = Planner(site, env, global_key, full, prints, hooks)
     outputs = planner.plan()
     for ext in extensions:
         outputs += ext.outputs(site, global_key)
-    outputs = _with_static(outputs, site, site_dir, theme.static_dirs, diagnostics)
+    outputs = _with_static(outputs, site, site_dir, static, diagnostics)
     known = {o.path for o in outputs}
-    shown = [d for d in site.posts + site.pages]
-    diagnostics += check_links(shown, config, known, set(loaded.entries))
+    diagnostics += check_links(site.posts + site.pages, config, known, set(loaded.entries))
     warnings = tuple(
         sorted(set(d for d in diagnostics if d.severity == "warning"), key=Diagnostic.sort_key)
     )
     if options.strict and warnings:
+        cache.save()
         raise BuildFailed(warnings)
 
-    out_dir = options.output or site_dir / "_site"
     if write:
         _guard_output(site_dir, out_dir)
-        manifest_key = str(out_dir.resolve())
         previous = cache.manifests.get(manifest_key, {})
         stats = write_outputs(outputs, out_dir, previous, jobs, progress)
         cache.manifests[manifest_key] = {o.path: o.key for o in outputs}
+        cache.snapshots[manifest_key] = Snapshot(
+            inputs,
+            _valid_until(loaded.documents, now, options),
+            len(site.posts),
+            len(site.pages),
+            len(outputs),
+            warnings,
+        )
+        cache.mark_dirty()
         cache.save()
     else:
         stats = _render_in_memory(outputs)
     return BuildResult(
+        config,
+        len(site.posts),
+        len(site.pages),
         site,
         stats.total,
         stats.rendered,
@@ -272,12 +398,6 @@ def build(
         time.perf_counter() - started,
         out_dir if write else None,
     )
-
-
-def _with_content(post: Post, content: str) -> Post:
-    import dataclasses
-
-    return dataclasses.replace(post, content=content)
 
 
 def _render_in_memory(outputs: Sequence[Output]) -> WriteStats:
@@ -298,14 +418,14 @@ def _with_static(
     outputs: list[Output],
     site: Site,
     site_dir: Path,
-    theme_static: Sequence[Path],
+    files: Sequence[StaticFile],
     diagnostics: list[Diagnostic],
 ) -> list[Output]:
     """Add theme and site static files and page-bundle resources; generated files win."""
-    files = find_static([*theme_static, site_dir / "static"])
     generated = {o.path for o in outputs}
     result = list(outputs)
-    for rel, static in sorted(files.items()):
+    for static in sorted(files, key=lambda f: f.output):
+        rel = static.output
         if rel in generated:
             diagnostics.append(
                 Diagnostic(

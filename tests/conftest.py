@@ -21,7 +21,10 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No FEDIPRESS_* or proxy variables leak in from the machine running the tests."""
     for name in list(os.environ):
         if name.startswith("FEDIPRESS_") or name.lower() in (
-            "http_proxy", "https_proxy", "all_proxy", "no_proxy"
+            "http_proxy",
+            "https_proxy",
+            "all_proxy",
+            "no_proxy",
         ):
             monkeypatch.delenv(name, raising=False)
 
@@ -75,7 +78,11 @@ def golden(request: pytest.FixtureRequest):
         if expected != actual:
             diff = "\n".join(
                 difflib.unified_diff(
-                    expected.splitlines(), actual.splitlines(), f"golden/{name}", "actual", lineterm=""
+                    expected.splitlines(),
+                    actual.splitlines(),
+                    f"golden/{name}",
+                    "actual",
+                    lineterm="",
                 )
             )
             pytest.fail(f"output differs from golden/{name} (pytest --update-golden):\n{diff}")

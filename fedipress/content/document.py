@@ -21,7 +21,8 @@ from fedipress.documents.post import (
     slugify,
 )
 
-_HREF = re.compile(r'(?:href|src)="([^"#?][^"]*)"')
+# Links to check and rewrite: everything but fragments, queries and other sites.
+_HREF = re.compile(r'(?:href|src)="(?!https?:|mailto:|data:|tel:|//)([^"#?][^"]*)"')
 _WORD = re.compile(r"\w+")
 
 

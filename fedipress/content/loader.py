@@ -29,13 +29,24 @@ class StaticFile:
     size: int
 
 
-def _walk(root: Path, skip: tuple[str, ...] = _SKIP) -> list[tuple[Path, list[str], list[str]]]:
+def _walk(
+    root: Path, skip: tuple[str, ...] = _SKIP
+) -> list[tuple[str, list[str], list[os.DirEntry[str]]]]:
+    """(folder, sub-folder names, file entries) for every folder under root, sorted; os.scandir
+    keeps the stat of each file to one system call."""
     result = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(skip))
-        result.append(
-            (Path(dirpath), dirnames, sorted(f for f in filenames if not f.startswith(skip)))
-        )
+    pending = [str(root)]
+    while pending:
+        folder = pending.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        dirs = [e.name for e in entries if e.is_dir() and not e.name.startswith(skip)]
+        files = [e for e in entries if e.is_file() and not e.name.startswith(skip)]
+        result.append((folder, dirs, files))
+        pending.extend(os.path.join(folder, d) for d in reversed(dirs))
     return result
 
 
@@ -43,36 +54,37 @@ def find_sources(site_dir: Path) -> list[Found]:
     """content/posts/**/*.md and content/pages/**: a folder with index.md is a page bundle
     whose other files are its resources."""
     found: list[Found] = []
+    site = str(site_dir)
     for kind, folder in (("post", "posts"), ("page", "pages")):
-        root = site_dir / "content" / folder
-        bundles: list[Path] = []
-        for dirpath, _dirs, files in _walk(root):
-            if any(dirpath.is_relative_to(b) for b in bundles):
+        root = os.path.join(site, "content", folder)
+        bundles: list[str] = []
+        for dirpath, _dirs, files in _walk(Path(root)):
+            if any(dirpath.startswith(b + os.sep) for b in bundles):
                 continue
-            if dirpath != root and "index.md" in files:
+            names = {e.name: e for e in files}
+            if dirpath != root and "index.md" in names:
                 bundles.append(dirpath)
                 resources = tuple(
-                    str(p.relative_to(dirpath).as_posix())
-                    for p in sorted(dirpath.rglob("*"))
-                    if p.is_file()
-                    and p.name != "index.md"
-                    and not any(part.startswith(_SKIP) for part in p.relative_to(dirpath).parts)
+                    os.path.relpath(os.path.join(d, e.name), dirpath).replace(os.sep, "/")
+                    for d, _sub, entries in _walk(Path(dirpath))
+                    for e in entries
+                    if not (d == dirpath and e.name == "index.md")
                 )
-                path = dirpath / "index.md"
-                rel_bundle = dirpath.relative_to(site_dir).as_posix()
-                found.append(_found(site_dir, path, kind, rel_bundle, resources))
+                rel_bundle = os.path.relpath(dirpath, site).replace(os.sep, "/")
+                found.append(_found(names["index.md"], site, kind, rel_bundle, resources))
                 continue
-            for name in files:
-                if name.endswith(".md"):
-                    found.append(_found(site_dir, dirpath / name, kind))
+            for entry in files:
+                if entry.name.endswith(".md"):
+                    found.append(_found(entry, site, kind))
     return found
 
 
 def _found(
-    site_dir: Path, path: Path, kind: str, bundle: str = "", resources: tuple[str, ...] = ()
+    entry: os.DirEntry[str], site: str, kind: str, bundle: str = "", resources: tuple[str, ...] = ()
 ) -> Found:
-    st = path.stat()
-    source = Source(path.relative_to(site_dir).as_posix(), kind, bundle, resources)  # type: ignore[arg-type]
+    st = entry.stat()
+    rel = os.path.relpath(entry.path, site).replace(os.sep, "/")
+    source = Source(rel, kind, bundle, tuple(sorted(resources)))  # type: ignore[arg-type]
     return Found(source, st.st_mtime_ns, st.st_size)
 
 
@@ -80,12 +92,10 @@ def find_static(directories: list[Path]) -> dict[str, StaticFile]:
     """Files to copy as they are; a later directory overrides an earlier one."""
     files: dict[str, StaticFile] = {}
     for directory in directories:
-        if not directory.is_dir():
-            continue
-        for dirpath, _dirs, names in _walk(directory, _STATIC_SKIP):
-            for name in names:
-                path = dirpath / name
-                st = path.stat()
-                rel = path.relative_to(directory).as_posix()
-                files[rel] = StaticFile(rel, path, st.st_mtime_ns, st.st_size)
+        base = str(directory)
+        for _folder, _dirs, entries in _walk(directory, _STATIC_SKIP):
+            for entry in entries:
+                st = entry.stat()
+                rel = os.path.relpath(entry.path, base).replace(os.sep, "/")
+                files[rel] = StaticFile(rel, Path(entry.path), st.st_mtime_ns, st.st_size)
     return files

@@ -1,10 +1,12 @@
 """The one writer of the output folder.
 
-A build is written aside, into a staging folder next to the output, and swapped in with
-two renames only once every file rendered: a failed build leaves the old output as it was.
-Files whose key did not change are hard-linked from the old output, so they keep their
-bytes, inode and mtime (deploy tools see them as unchanged), and stale files vanish with
-the old folder. When nothing changed at all, nothing is touched.
+Nothing in the output folder changes until every file of a build has rendered: a failed
+build leaves the old output as it was. A large build is written aside, into a staging
+folder next to the output, and swapped in with two renames; files whose key did not change
+are hard-linked from the old output, so they keep their bytes, inode and mtime (deploy tools
+see them as unchanged), and stale files vanish with the old folder. A small change renders
+its files aside and moves each into place atomically. When nothing changed, nothing is
+touched.
 """
 
 from __future__ import annotations
@@ -105,40 +107,104 @@ def write_outputs(
     jobs: int = 1,
     progress: Progress | None = None,
 ) -> WriteStats:
-    """Bring out_dir to exactly `outputs`; `previous` maps path -> key of the last write."""
+    """Bring out_dir to exactly `outputs`; `previous` maps path -> key of the last write.
+
+    A few changed files are rendered aside and then moved into place one by one (each move
+    is atomic, and nothing moves unless every file rendered); many changes rebuild the whole
+    folder aside and swap it in.
+    """
     if (
         out_dir.is_dir()
         and len(previous) == len(outputs)
         and all(previous.get(o.path) == o.key for o in outputs)
     ):
         return WriteStats(len(outputs), 0, unchanged=True)
+    changed = [i for i, o in enumerate(outputs) if previous.get(o.path) != o.key]
+    if out_dir.is_dir() and previous and len(changed) <= max(64, len(outputs) // 4):
+        try:
+            return _update_in_place(outputs, changed, out_dir, previous, jobs, progress)
+        except _Conflict:
+            pass  # a file became a folder or the reverse: rebuild the folder aside
+    return _rebuild_aside(outputs, out_dir, previous, jobs, progress)
+
+
+class _Conflict(Exception):
+    pass
+
+
+def _staging(out_dir: Path) -> Path:
     staging = out_dir.with_name(f".{out_dir.name}.staging")
-    old = out_dir.with_name(f".{out_dir.name}.old")
-    for leftover in (staging, old):
-        if leftover.exists():
-            shutil.rmtree(leftover)
+    if staging.exists():
+        shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    return staging
+
+
+def _update_in_place(
+    outputs: Sequence[Output],
+    changed: list[int],
+    out_dir: Path,
+    previous: dict[str, str],
+    jobs: int,
+    progress: Progress | None,
+) -> WriteStats:
+    staging = _staging(out_dir)
+    try:
+        problems = render_all(outputs, changed, staging, jobs, progress)
+        if problems:
+            raise BuildFailed(problems)
+        for index in changed:
+            rel = outputs[index].path
+            target = out_dir / rel
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / rel, target)
+            except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+                raise _Conflict(rel) from exc
+        current = {o.path for o in outputs}
+        for rel in previous.keys() - current:
+            stale = out_dir / rel
+            stale.unlink(missing_ok=True)
+            _prune_empty(stale.parent, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return WriteStats(len(outputs), len(changed), unchanged=False)
+
+
+def _prune_empty(folder: Path, root: Path) -> None:
+    while folder != root and folder.is_relative_to(root):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty, or already gone
+            return
+        folder = folder.parent
+
+
+def _rebuild_aside(
+    outputs: Sequence[Output],
+    out_dir: Path,
+    previous: dict[str, str],
+    jobs: int,
+    progress: Progress | None,
+) -> WriteStats:
+    staging = _staging(out_dir)
+    old = out_dir.with_name(f".{out_dir.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
     to_render: list[int] = []
     try:
         made: set[Path] = set()
         for index, output in enumerate(outputs):
-            source = out_dir / output.path
             if previous.get(output.path) == output.key:
                 target = staging / output.path
                 if target.parent not in made:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     made.add(target.parent)
                 try:
-                    os.link(source, target)
+                    os.link(out_dir / output.path, target)
                     continue
-                except FileNotFoundError:
-                    pass
                 except OSError:
-                    try:
-                        shutil.copy2(source, target)
-                        continue
-                    except OSError:
-                        pass
+                    pass  # missing, or a file system without hard links: render it
             to_render.append(index)
         problems = render_all(outputs, to_render, staging, jobs, progress)
         if problems:

@@ -94,6 +94,7 @@ class Planner:
     fingerprints: Mapping[str, tuple[str, str]]  # source -> (full, card)
     hooks: Sequence[PageHook] = ()
     url_by_source: dict[str, str] = field(default_factory=dict)
+    _md_links: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def config(self) -> Config:
@@ -184,11 +185,18 @@ class Planner:
         return dataclasses.replace(post, content=content)
 
     def md_links(self, post: Post) -> dict[str, str]:
+        """Links to other Markdown files in this post, resolved to URLs (memoised per plan)."""
+        cached = self._md_links.get(post.source)
+        if cached is not None:
+            return cached
         result = {}
         for href in post.links:
+            if ".md" not in href:
+                continue
             target = _resolve_md(post.source, href)
             if target and target[0] in self.url_by_source:
                 result[href] = self.config.url(self.url_by_source[target[0]]) + target[1]
+        self._md_links[post.source] = result
         return result
 
     # --- the plan -----------------------------------------------------------------------
@@ -445,8 +453,13 @@ def check_links(
     return warnings
 
 
+_EXTERNAL = ("http://", "https://", "mailto:", "data:", "#", "//", "tel:")
+
+
 def _broken(doc: Post, href: str, config: Config, known: set[str], sources: set[str]) -> str:
-    md = _resolve_md(doc.source, href)
+    if href.startswith(_EXTERNAL):
+        return ""
+    md = _resolve_md(doc.source, href) if ".md" in href else None
     if md is not None:
         return "" if md[0] in sources else f"broken link to missing post '{href}'"
     parts = urlsplit(href)

@@ -1,0 +1,1 @@
+"""Federation: ActivityPub signatures, keys, fetching, inbox, delivery and the store."""
