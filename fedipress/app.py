@@ -360,7 +360,8 @@ def build(
         outputs += ext.outputs(site, global_key)
     outputs = _with_static(outputs, site, site_dir, static, diagnostics)
     known = {o.path for o in outputs}
-    diagnostics += check_links(site.posts + site.pages, config, known, set(loaded.entries))
+    shown = site.posts + site.pages
+    diagnostics += check_links(shown, config, known, {d.source for d in shown})
     warnings = tuple(
         sorted(set(d for d in diagnostics if d.severity == "warning"), key=Diagnostic.sort_key)
     )

@@ -30,7 +30,7 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def write_site(root: Path, text: str) -> Path:
-    """Write files from a txtar-like string: '-- path --' lines start each file (as Hugo's tests do)."""
+    """Write files from a txtar-like string: '-- path --' lines start each file (as in Hugo)."""
     text = textwrap.dedent(text)
     current: str | None = None
     lines: list[str] = []

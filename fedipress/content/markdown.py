@@ -99,6 +99,7 @@ def _lexer(lang: str) -> Lexer | None:
 _CODE_BLOCK = re.compile(r'<pre><code(?: class="language-([^"]*)")?>(.*?)</code></pre>', re.DOTALL)
 _HEADING = re.compile(r"<h([2-4])>(.*?)</h\1>", re.DOTALL)
 _IMG = re.compile(r"<img (?![^>]*\bloading=)")
+_ALIGN = re.compile(r' style="text-align:(left|center|right)"')
 
 
 def _highlight(match: re.Match[str]) -> str:
@@ -132,6 +133,10 @@ def render_markdown(md: Renderer, body: str) -> str:
         content = _CODE_BLOCK.sub(_highlight, content)
     if "<h" in content:
         content = _anchor_headings(content)
+    if ' style="text-align:' in content:
+        # Table alignment as classes, so a strict Content-Security-Policy (no inline styles)
+        # keeps working; the theme styles .align-left/.align-center/.align-right.
+        content = _ALIGN.sub(r' class="align-\1"', content)
     if "<img " in content:
         # Below-the-fold images should not slow the first paint.
         content = _IMG.sub('<img loading="lazy" ', content)

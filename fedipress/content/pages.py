@@ -184,6 +184,21 @@ class Planner:
         )
         return dataclasses.replace(post, content=content)
 
+    def as_card(self, post: Post) -> Post:
+        """The post as list pages show it: its summary's links work away from the post's own
+        page (links to Markdown files become URLs, relative links become root-relative)."""
+        mapping = self.md_links(post)
+
+        def fix(match: re.Match[str]) -> str:
+            href = match.group(2)
+            if href in mapping:
+                href = mapping[href]
+            elif not href.startswith(_NOT_RELATIVE):
+                href = self.config.url(urljoin(post.url, href))
+            return match.group(1) + href + match.group(3)
+
+        return dataclasses.replace(post, summary=_LINK_ATTR.sub(fix, post.summary))
+
     def md_links(self, post: Post) -> dict[str, str]:
         """Links to other Markdown files in this post, resolved to URLs (memoised per plan)."""
         cached = self._md_links.get(post.source)
@@ -243,7 +258,7 @@ class Planner:
                     paginator.total,
                     base,
                     repr(extra),
-                    [self.card(p) for p in paginator.items],
+                    [(self.card(p), sorted(self.md_links(p).items())) for p in paginator.items],
                 ]
             )
             result.append(
@@ -273,8 +288,11 @@ class Planner:
                     )
                 )
             page = self.page_info(kind, paginator.path, title, extra_alternates=alternates)
+            shown = dataclasses.replace(
+                paginator, items=tuple(self.as_card(p) for p in paginator.items)
+            )
             return self.render(
-                template, {"page": page, "paginator": paginator, "posts": paginator.items, **extra}
+                template, {"page": page, "paginator": shown, "posts": shown.items, **extra}
             )
 
         return render
@@ -411,6 +429,8 @@ class Planner:
 
 
 _HREF_ATTR = re.compile(r'(\shref=")([^"]*)(")')
+_LINK_ATTR = re.compile(r'(\s(?:href|src)=")([^"]*)(")')
+_NOT_RELATIVE = ("/", "#", "?", "http:", "https:", "mailto:", "data:", "tel:")
 
 
 def _resolve_md(source: str, href: str) -> tuple[str, str] | None:

@@ -357,3 +357,53 @@ m
     assert '<meta property="og:image" content="https://blog.example/2024/trip/cover.png">' in html
     assert result.warnings == ()
     assert os.path.exists(site / "_site/2024/trip/index.html")
+
+
+def test_build__list_pages_fix_summary_links(make_site) -> None:
+    site = make_site(
+        CONFIG
+        + """
+-- content/posts/trip/index.md --
+---
+title: Trip
+date: 2024-03-01
+---
+A ![view](view.png) and [the other post](../other.md).
+-- content/posts/trip/view.png --
+v
+-- content/posts/other.md --
+---
+title: Other
+date: 2024-03-02
+---
+Other.
+"""
+    )
+    build(site, opts(strict=True))
+    home = (site / "_site/index.html").read_text()
+    assert 'src="/posts/trip/view.png"' in home
+    assert 'href="/posts/other/"' in home
+
+
+def test_build__link_to_a_draft_warns(make_site) -> None:
+    site = make_site(
+        CONFIG
+        + """
+-- content/posts/a.md --
+---
+title: A
+date: 2024-03-01
+---
+See [draft](b.md).
+-- content/posts/b.md --
+---
+title: B
+date: 2024-03-02
+draft: true
+---
+b
+"""
+    )
+    result = build(site, opts())
+    assert [w.message for w in result.warnings] == ["broken link to missing post 'b.md'"]
+    assert build(site, opts(drafts=True)).warnings == ()

@@ -102,3 +102,10 @@ def test_engines__rust_and_python_give_identical_html() -> None:
     corpus = TRICKY + [post_body(rng, i) for i in range(60)]
     for text in corpus:
         assert render_markdown(rust, text) == render_markdown(python, text), text[:80]
+
+
+def test_render__table_alignment_uses_classes_not_styles(md) -> None:
+    html = render_markdown(md, "| a | b | c |\n|:--|:-:|--:|\n| 1 | 2 | 3 |\n")
+    assert "style=" not in html
+    assert '<th class="align-left">a</th>' in html
+    assert '<td class="align-right">3</td>' in html
