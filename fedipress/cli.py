@@ -217,7 +217,7 @@ def build(
     if not verbosity.quiet:
         changed = "no changes" if result.unchanged else f"{result.rendered} written"
         click.echo(
-            f"built {len(result.site.posts)} posts, {len(result.site.pages)} pages, "
+            f"built {result.posts} posts, {result.pages} pages, "
             f"{result.outputs} files ({changed}) in {result.seconds:.2f}s -> "
             f"{_relative(str(result.output_dir))}"
         )
@@ -249,7 +249,7 @@ def check(
     _print_warnings(result.warnings, verbosity)
     if not verbosity.quiet:
         click.echo(
-            f"ok: {len(result.site.posts)} posts, {len(result.site.pages)} pages, "
+            f"ok: {result.posts} posts, {result.pages} pages, "
             f"{result.outputs} files, {len(result.warnings)} warnings"
         )
 
@@ -283,6 +283,12 @@ def _require_site(site: Path) -> None:
 
 
 # --- commands from other modules: one import and add_command each ---------------------
+if __name__ == "__main__":  # `python -m fedipress.cli`: command modules must import this copy
+    sys.modules.setdefault("fedipress.cli", sys.modules[__name__])
+
+from fedipress.serve import serve  # noqa: E402
+
+main.add_command(serve)
 
 
 def run() -> None:  # pragma: no cover - console entry point
