@@ -34,17 +34,35 @@ from fedipress.content.site import Site, build_site
 from fedipress.content.theme import check_templates, load_theme, make_environment
 from fedipress.documents.post import Post
 from fedipress.errors import BuildFailed, ContentError, Diagnostic, FedipressError, SourceLocation
+from fedipress.hosting import RedirectRule
 
 CACHE_DIR = Path(".fedipress") / "cache"
 PARSE_PARALLEL_THRESHOLD = 200
 
 
-class Extension(Protocol):
-    """A part that adds outputs and <head> tags to a build (the federation documents)."""
+@dataclass
+class BuildContext:
+    """What an Extension sees of a build."""
 
-    def outputs(self, site: Site, global_key: str) -> list[Output]: ...
+    site: Site
+    global_key: str  # changes with fedipress, the config, the theme and the site's pages
+    full: Callable[[Post], Post]  # a post with its HTML (posts travel without it)
+    fingerprint: Callable[[Post], str]  # a hash of everything in a post, HTML included
+    now: datetime
+    diagnostics: list[Diagnostic] = field(default_factory=list)  # extensions may add
+    redirects: list[RedirectRule] = field(default_factory=list)  # for _redirects (HostFiles)
+
+
+class Extension(Protocol):
+    """A part that adds outputs and <head> tags to a build (host rules, federation)."""
+
+    def outputs(self, context: BuildContext) -> list[Output]: ...
 
     def page_hook(self, site: Site) -> PageHook | None: ...
+
+    def input_key(self) -> str:
+        """A hash of the files besides content, config and theme that the outputs read."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,7 @@ class BuildOptions:
     base_url: str | None = None
     jobs: int = 0  # 0: one per core
     use_cache: bool = True
+    record_ids: bool = False  # update published-ids.json (fedipress build does)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -72,6 +91,7 @@ class BuildResult:
     warnings: tuple[Diagnostic, ...]
     seconds: float
     output_dir: Path | None
+    redirects: tuple[RedirectRule, ...] = ()  # added by extensions, as in _redirects
 
 
 def _jobs(requested: int) -> int:
@@ -231,11 +251,15 @@ def prepare(site_dir: Path, options: BuildOptions) -> Config:
     return config
 
 
-def default_extensions(site_dir: Path, config: Config) -> list[Extension]:
+def default_extensions(site_dir: Path, config: Config, options: BuildOptions) -> list[Extension]:
     """The parts every build includes besides the HTML site (host rules, federation)."""
     from fedipress.hosting import HostFiles
+    from fedipress.site_federation import FederationDocuments
 
-    return [HostFiles()]
+    extensions: list[Extension] = []
+    if config.fediverse is not None:
+        extensions.append(FederationDocuments(site_dir, config, options.record_ids))
+    return [*extensions, HostFiles()]  # last: it writes the rules the others add
 
 
 def _inputs_key(
@@ -263,7 +287,7 @@ def _inputs_key(
             [(f.source.path, f.mtime_ns, f.size) for f in found],
             [(s.output, str(s.path), s.mtime_ns, s.size) for s in static],
             resources,
-            [getattr(ext, "input_key", lambda: "")() for ext in extensions],
+            [ext.input_key() for ext in extensions],
         ]
     )
 
@@ -292,7 +316,7 @@ def build(
     jobs = _jobs(options.jobs)
     theme = load_theme(site_dir, config)
     if extensions is None:
-        extensions = default_extensions(site_dir, config)
+        extensions = default_extensions(site_dir, config, options)
     engine = resolve_engine(config.markdown_engine)
     salt = digest([__version__, CACHE_FORMAT, config.timezone, config.permalink, engine])
     cache_dir = site_dir / CACHE_DIR if (options.use_cache and write) else None
@@ -356,8 +380,10 @@ def build(
     hooks = [h for ext in extensions if (h := ext.page_hook(site)) is not None]
     planner = Planner(site, env, global_key, full, prints, hooks)
     outputs = planner.plan()
+    context = BuildContext(site, global_key, full, lambda post: prints[post.source][0], now)
     for ext in extensions:
-        outputs += ext.outputs(site, global_key)
+        outputs += ext.outputs(context)
+    diagnostics += context.diagnostics
     outputs = _with_static(outputs, site, site_dir, static, diagnostics)
     known = {o.path for o in outputs}
     shown = site.posts + site.pages

@@ -208,6 +208,8 @@ def build(
         base_url=base_url,
         jobs=jobs,
         use_cache=not no_cache,
+        # Only a build of what readers see records its ids (published-ids.json).
+        record_ids=not (drafts or future or base_url),
     )
     try:
         result = app.build(site, options, progress=progress)
@@ -280,6 +282,68 @@ def new(verbosity: Verbosity, path: Path, force: bool, title: str, base_url: str
 def _require_site(site: Path) -> None:
     if not site.is_dir():
         raise click.BadParameter(f"'{site}' is not a folder", param_hint="SITE")
+
+
+@main.group()
+def keys() -> None:
+    """Create and show the site's signing keys."""
+
+
+@keys.command("generate")
+@verbosity_options
+@site_argument
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing key pair (followers' servers then see a new identity).",
+)
+@click.option(
+    "--print-private",
+    is_flag=True,
+    help="Also print the private key once, for a host's secret store.",
+)
+@click.pass_obj
+@handle_errors
+def keys_generate(verbosity: Verbosity, site: Path, force: bool, print_private: bool) -> None:
+    """Create an RSA key pair: the public key beside fedipress.yaml (commit it), the private
+    key in .fedipress/private.pem (never commit it)."""
+    from fedipress.config import load_config
+    from fedipress.keyfiles import PRIVATE_KEY_ENV, generate_keys
+
+    _require_site(site)
+    paths, private = generate_keys(site, load_config(site), force=force)
+    if not verbosity.quiet:
+        click.echo(f"public key:  {_relative(str(paths.public))} (commit it)", err=True)
+        click.echo(
+            f"private key: {_relative(str(paths.private))} (mode 0600, git-ignored)", err=True
+        )
+    if print_private:
+        click.echo(
+            f"# Store this as the secret {PRIVATE_KEY_ENV}; it is not shown again.", err=True
+        )
+        click.echo(private, nl=False)
+
+
+@keys.command("show")
+@verbosity_options
+@site_argument
+@click.pass_obj
+@handle_errors
+def keys_show(verbosity: Verbosity, site: Path) -> None:
+    """Print the public key and its key id."""
+    from fedipress.config import load_config
+    from fedipress.documents.urls import Urls
+    from fedipress.keyfiles import read_public_pem
+
+    _require_site(site)
+    config = load_config(site)
+    if config.fediverse is None:
+        raise FedipressError(
+            "the site has no 'fediverse' section",
+            hint="add 'fediverse: {username: blog}' to fedipress.yaml",
+        )
+    click.echo(f"key id: {Urls(config).key_id()}")
+    click.echo(read_public_pem(site, config), nl=False)
 
 
 # --- commands from other modules: one import and add_command each ---------------------

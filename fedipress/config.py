@@ -64,6 +64,7 @@ class FediverseConfig:
     indexable: bool = True
     attribution_domains: tuple[str, ...] = ()
     inbox: str = "/ap/inbox"
+    inbox_proxy: str = ""  # origin of the inbox function a static host proxies /ap/inbox to
     public_key: str = "fedipress.pub.pem"
 
 
@@ -359,10 +360,11 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
     url_checks: list[tuple[str, Callable[[str], bool]]] = [
         ("moved_to", lambda v: not v or v.startswith(("https://", "http://"))),
         ("inbox", lambda v: v.startswith(("/", "https://", "http://"))),
+        ("inbox_proxy", lambda v: not v or v.startswith(("https://", "http://"))),
     ]
     values = {
         key: section.get(key, str, default)
-        for key, default in (("moved_to", ""), ("inbox", "/ap/inbox"))
+        for key, default in (("moved_to", ""), ("inbox", "/ap/inbox"), ("inbox_proxy", ""))
     }
     for key, ok in url_checks:
         _check(
@@ -394,6 +396,7 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
         indexable=section.get("indexable", bool, True),
         attribution_domains=_string_list(section, "attribution_domains"),
         inbox=values["inbox"],
+        inbox_proxy=values["inbox_proxy"],
         public_key=section.get("public_key", str, "fedipress.pub.pem"),
     )
     section.reject_unknown()

@@ -314,6 +314,13 @@ class DevServer:
             # the app mounted in `routes` answers that path instead.
             if rule.status == 200 and target.startswith("/"):
                 found = self._find(target.split("?")[0])
+            elif rule.status in (404, 410) and target.startswith("/") and found is None:
+                # A custom status with a local body, as Netlify serves it (Tombstones: 410).
+                gone = self._find(target.split("?")[0])
+                if gone is not None:
+                    return self._with_etag(
+                        rule.status, self._headers(site_path, gone.file), gone.body, ""
+                    )
             elif rule.status in (301, 302, 303, 307, 308):
                 return self._redirect(
                     self.base_path + target if target.startswith("/") else target,

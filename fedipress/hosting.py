@@ -10,10 +10,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from fedipress.config import Config
 from fedipress.content.outputs import Output, digest
 from fedipress.content.site import Site
+
+if TYPE_CHECKING:
+    from fedipress.app import BuildContext
 
 HEADERS_FILE = "_headers"
 REDIRECTS_FILE = "_redirects"
@@ -79,10 +83,21 @@ JSON_FEED = "application/feed+json; charset=utf-8"
 ASSET_CACHE = "public, max-age=3600"
 
 
+AP_TYPE = "application/activity+json"
+JRD_TYPE = "application/jrd+json"
+NODEINFO_TYPE = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/{}#"'
+# Mastodon refetches a stale actor after a day and at key-rotation time; keep the actor and
+# WebFinger fresh in CDN caches so a new key or alias propagates in minutes (spec §10.10).
+SHORT_CACHE = "public, max-age=300"
+CORS = ("Access-Control-Allow-Origin", "*")
+# Paths the inbox function answers; a static host proxies them to it (inbox_proxy).
+DYNAMIC_PATHS = ("/ap/inbox", "/ap/followers", "/ap/hooks/*")
+
+
 def header_rules(config: Config) -> list[HeaderRule]:
-    """Every header rule of the site, in order. Later issues add the ActivityPub media types
-    and WebFinger CORS here; both the `_headers` file and the dev server follow this list."""
-    feed_cors = ("Access-Control-Allow-Origin", "*")  # feed readers that run in a browser
+    """Every header rule of the site, in order; both the `_headers` file and the dev server
+    follow this list."""
+    feed_cors = CORS  # feed readers that run in a browser
     return [
         HeaderRule(
             "/*",
@@ -96,13 +111,37 @@ def header_rules(config: Config) -> list[HeaderRule]:
         HeaderRule("/feed.xml", (("Content-Type", ATOM), feed_cors)),
         HeaderRule("/feed.json", (("Content-Type", JSON_FEED), feed_cors)),
         HeaderRule("/tags/:tag/feed.xml", (("Content-Type", ATOM), feed_cors)),
+        *(_federation_header_rules() if config.fediverse else []),
     ]
 
 
-def redirect_rules(config: Config) -> list[RedirectRule]:
-    """Every redirect and rewrite of the site, first match wins. None yet: the inbox proxy
-    (`/ap/inbox ... 200!`) comes with federation."""
-    return []
+def _federation_header_rules() -> list[HeaderRule]:
+    """Mastodon ignores AP documents served as application/json (spec §2.1, §10.1), and the
+    files have no extension a host could guess a type from."""
+    return [
+        HeaderRule("/ap/*", (("Content-Type", AP_TYPE), CORS)),
+        HeaderRule("/ap/actor", (("Cache-Control", SHORT_CACHE),)),
+        HeaderRule(
+            "/.well-known/webfinger",
+            (("Content-Type", JRD_TYPE), CORS, ("Cache-Control", SHORT_CACHE)),
+        ),
+        HeaderRule("/.well-known/nodeinfo", (("Content-Type", "application/json"), CORS)),
+        HeaderRule("/.well-known/host-meta", (("Content-Type", "application/xrd+xml"), CORS)),
+        HeaderRule("/nodeinfo/2.1", (("Content-Type", NODEINFO_TYPE.format("2.1")), CORS)),
+        HeaderRule("/nodeinfo/2.0", (("Content-Type", NODEINFO_TYPE.format("2.0")), CORS)),
+    ]
+
+
+def redirect_rules(config: Config, extra: Sequence[RedirectRule] = ()) -> list[RedirectRule]:
+    """Every redirect and rewrite of the site, first match wins: the proxy to an inbox on
+    another host, then rules other parts of the build add (Tombstones answering 410)."""
+    rules: list[RedirectRule] = []
+    proxy = config.fediverse.inbox_proxy.rstrip("/") if config.fediverse else ""
+    if proxy:
+        for path in DYNAMIC_PATHS:
+            target = proxy + (path[:-1] + ":splat" if path.endswith("*") else path)
+            rules.append(RedirectRule(path, target, 200, force=True))
+    return rules + list(extra)
 
 
 # --- matching ----------------------------------------------------------------------------
@@ -253,10 +292,15 @@ def render_redirects_file(rules: Sequence[RedirectRule]) -> str:
 class HostFiles:
     """The build extension that writes `_headers` and `_redirects`."""
 
-    def outputs(self, site: Site, global_key: str) -> list[Output]:
+    def input_key(self) -> str:
+        return ""  # the rules come from the config and the other extensions
+
+    def outputs(self, context: BuildContext) -> list[Output]:
+        site, global_key = context.site, context.global_key
+        extra = tuple(context.redirects)
         files = {
             HEADERS_FILE: render_headers_file(header_rules(site.config)),
-            REDIRECTS_FILE: render_redirects_file(redirect_rules(site.config)),
+            REDIRECTS_FILE: render_redirects_file(redirect_rules(site.config, extra)),
         }
         return [
             Output(path, digest([global_key, text]), render=_fixed(text.encode()))

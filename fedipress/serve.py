@@ -133,7 +133,7 @@ class Rebuilder:
             raise
         else:
             config = result.config
-            self.server.set_rules(header_rules(config), redirect_rules(config))
+            self.server.set_rules(header_rules(config), redirect_rules(config, result.redirects))
             if result.warnings != self._warnings:  # each rebuild would repeat them
                 _print_warnings(result.warnings, self.verbosity)
                 self._warnings = result.warnings

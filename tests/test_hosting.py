@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedipress import app
+from fedipress.app import BuildContext
 from fedipress.config import Config, load_config
 from fedipress.content.site import build_site
 from fedipress.hosting import (
@@ -295,16 +296,29 @@ def test_render_redirects_file__empty_is_only_a_comment() -> None:
     assert all(line.startswith("#") for line in render_redirects_file([]).splitlines())
 
 
+NOW = datetime(2024, 1, 1, tzinfo=UTC)
+
+
 def test_host_files__outputs_both_files() -> None:
     site, _ = build_site(CONFIG, [], datetime(2024, 1, 1, tzinfo=UTC))
-    outputs = {o.path: o for o in HostFiles().outputs(site, "key-1")}
+
+    def context(key: str, redirects: list[RedirectRule] | None = None) -> BuildContext:
+        return BuildContext(site, key, lambda p: p, lambda p: "", NOW, redirects=redirects or [])
+
+    outputs = {o.path: o for o in HostFiles().outputs(context("key-1"))}
     assert set(outputs) == {"_headers", "_redirects"}
     headers = outputs["_headers"]
     assert headers.render is not None
     assert headers.render().decode() == render_headers_file(header_rules(CONFIG))
-    again = {o.path: o for o in HostFiles().outputs(site, "key-2")}
+    again = {o.path: o for o in HostFiles().outputs(context("key-2"))}
     assert again["_headers"].key != headers.key  # the build key is part of the output key
     assert HostFiles().page_hook(site) is None
+    gone = RedirectRule("/ap/posts/old", "/ap/tombstones/old", 410)
+    with_rule = {o.path: o for o in HostFiles().outputs(context("key-1", [gone]))}
+    assert (
+        with_rule["_redirects"].render().decode().endswith("/ap/posts/old /ap/tombstones/old 410\n")
+    )
+    assert with_rule["_redirects"].key != outputs["_redirects"].key
 
 
 def test_build__writes_the_host_files(make_site) -> None:

@@ -409,44 +409,58 @@ def build_outbox(
     objects_newest_first: Sequence[Mapping[str, object]],
     page_size: int = OUTBOX_PAGE_SIZE,
 ) -> tuple[JSONObject, list[JSONObject]]:
-    """The outbox collection and its pages of Create activities, newest first.
-
-    Mastodon reads only the outbox's `totalItems` (§2.2). An empty outbox has inline empty
-    `orderedItems` and no `first`: a complete collection needs no page file, and there is no
-    link that could point at a page that does not exist.
-    """
+    """The outbox collection and its pages of Create activities, newest first."""
     if page_size < 1:
         raise ValueError(f"page_size must be at least 1 (got {page_size})")
+    chunks = [
+        objects_newest_first[i : i + page_size]
+        for i in range(0, len(objects_newest_first), page_size)
+    ]
+    outbox = build_outbox_collection(config, len(objects_newest_first), len(chunks))
+    pages = [
+        build_outbox_page(config, chunk, number, len(chunks))
+        for number, chunk in enumerate(chunks, start=1)
+    ]
+    return outbox, pages
+
+
+def build_outbox_collection(config: Config, total: int, pages: int) -> JSONObject:
+    """The outbox itself. Mastodon reads only its `totalItems` (§2.2). An empty outbox has
+    inline empty `orderedItems` and no `first`: a complete collection needs no page file, and
+    there is no link that could point at a page that does not exist."""
     urls = Urls(config)
-    creates = [_embedded(build_create(config, obj)) for obj in objects_newest_first]
-    chunks = [creates[i : i + page_size] for i in range(0, len(creates), page_size)]
     outbox: JSONObject = {
         "@context": AS_CONTEXT,
         "id": urls.outbox(),
         "type": "OrderedCollection",
-        "totalItems": len(creates),
+        "totalItems": total,
     }
-    if chunks:
+    if pages:
         outbox["first"] = urls.outbox_page(1)
-        outbox["last"] = urls.outbox_page(len(chunks))
+        outbox["last"] = urls.outbox_page(pages)
     else:
         outbox["orderedItems"] = []
-    pages: list[JSONObject] = []
-    for number, chunk in enumerate(chunks, start=1):
-        page: JSONObject = {
-            "@context": copy.deepcopy(_POST_CONTEXT),
-            "id": urls.outbox_page(number),
-            "type": "OrderedCollectionPage",
-            "partOf": urls.outbox(),
-        }
-        # `next` goes to older items, as in Mastodon's own outbox pages.
-        if number > 1:
-            page["prev"] = urls.outbox_page(number - 1)
-        if number < len(chunks):
-            page["next"] = urls.outbox_page(number + 1)
-        page["orderedItems"] = chunk
-        pages.append(page)
-    return outbox, pages
+    return outbox
+
+
+def build_outbox_page(
+    config: Config, objects: Sequence[Mapping[str, object]], number: int, pages: int
+) -> JSONObject:
+    """Page `number` (1-based) of `pages`: Create activities embedding the objects."""
+    urls = Urls(config)
+    page: JSONObject = {
+        "@context": copy.deepcopy(_POST_CONTEXT),
+        "id": urls.outbox_page(number),
+        "type": "OrderedCollectionPage",
+        "partOf": urls.outbox(),
+    }
+    # `next` goes to older items, as in Mastodon's own outbox pages.
+    if number > 1:
+        page["prev"] = urls.outbox_page(number - 1)
+    if number < pages:
+        page["next"] = urls.outbox_page(number + 1)
+    page["orderedItems"] = [_embedded(build_create(config, obj)) for obj in objects]
+    return page
 
 
 def build_featured(config: Config, object_ids: Sequence[str]) -> JSONObject:

@@ -1,0 +1,110 @@
+"""Where a site's key pair lives: the public key beside fedipress.yaml (committed, read by
+the build), the private key outside the output (`.fedipress/private.pem`, mode 0600,
+git-ignored) or in the FEDIPRESS_PRIVATE_KEY environment variable on a host."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from fedipress.config import Config
+from fedipress.errors import ConfigError, FedipressError, SourceLocation
+from fedipress.federation.keys import (
+    generate_private_key,
+    load_private_key,
+    load_public_key,
+    private_pem,
+    public_pem,
+)
+
+PRIVATE_KEY_FILE = Path(".fedipress") / "private.pem"
+PRIVATE_KEY_ENV = "FEDIPRESS_PRIVATE_KEY"
+PRIVATE_KEY_FILE_ENV = "FEDIPRESS_PRIVATE_KEY_FILE"
+
+
+@dataclass(frozen=True)
+class KeyPaths:
+    public: Path
+    private: Path
+
+
+def key_paths(site_dir: Path, config: Config, environ: Mapping[str, str] | None = None) -> KeyPaths:
+    env = os.environ if environ is None else environ
+    public_name = config.fediverse.public_key if config.fediverse else "fedipress.pub.pem"
+    private = Path(env[PRIVATE_KEY_FILE_ENV]) if env.get(PRIVATE_KEY_FILE_ENV) else None
+    return KeyPaths(site_dir / public_name, private or site_dir / PRIVATE_KEY_FILE)
+
+
+def generate_keys(
+    site_dir: Path, config: Config, force: bool = False, bits: int = 2048
+) -> tuple[KeyPaths, str]:
+    """Write a new key pair; returns the paths and the private PEM (to print once)."""
+    paths = key_paths(site_dir, config)
+    existing = [p for p in (paths.public, paths.private) if p.exists()]
+    if existing and not force:
+        raise FedipressError(
+            f"a key already exists at '{existing[0]}'",
+            hint="a new key makes followers' servers treat the blog as a new identity "
+            "(interop spec §4.6); use --force only if you mean it",
+        )
+    key = generate_private_key(bits)
+    paths.private.parent.mkdir(parents=True, exist_ok=True)
+    # Create the private file with 0600 from the start: no moment where others can read it.
+    fd = os.open(paths.private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(private_pem(key))
+    os.chmod(paths.private, 0o600)
+    paths.public.write_text(public_pem(key), encoding="ascii")
+    return paths, private_pem(key)
+
+
+def read_public_pem(site_dir: Path, config: Config) -> str:
+    """The site's public key PEM; a clear error naming the command when it is missing."""
+    paths = key_paths(site_dir, config, {})
+    try:
+        text = paths.public.read_text(encoding="ascii")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"the site has a 'fediverse' section but no public key at '{paths.public}'",
+            SourceLocation(config.path),
+            f"run: fedipress keys generate {site_dir}",
+        ) from None
+    if "PRIVATE KEY" in text:
+        raise ConfigError(
+            f"'{paths.public}' holds a private key; it would be published",
+            SourceLocation(str(paths.public)),
+            "keep the private key in .fedipress/private.pem or FEDIPRESS_PRIVATE_KEY",
+        )
+    load_public_key(text)  # raises KeyFormatError with a hint when unreadable
+    return text
+
+
+def read_private_key(
+    site_dir: Path, config: Config, environ: Mapping[str, str] | None = None
+) -> RSAPrivateKey:
+    """The signing key: FEDIPRESS_PRIVATE_KEY, else the key file; checked against the
+    public key so a mismatch fails loudly instead of producing unverifiable signatures."""
+    env = os.environ if environ is None else environ
+    if env.get(PRIVATE_KEY_ENV):
+        pem = env[PRIVATE_KEY_ENV].replace("\\n", "\n")
+    else:
+        path = key_paths(site_dir, config, env).private
+        try:
+            pem = path.read_text(encoding="ascii")
+        except FileNotFoundError:
+            raise ConfigError(
+                f"no private key: set {PRIVATE_KEY_ENV} or create '{path}'",
+                hint=f"run: fedipress keys generate {site_dir}",
+            ) from None
+    key = load_private_key(pem)
+    published = load_public_key(read_public_pem(site_dir, config))
+    if published.public_numbers() != key.public_key().public_numbers():
+        raise ConfigError(
+            "the private key does not match the site's public key",
+            hint="use the key printed by 'fedipress keys generate' for this site",
+        )
+    return key

@@ -1,0 +1,217 @@
+"""The static federation documents of a site: WebFinger, the actor, the outbox, one object
+per post, featured, followers/following, replies, NodeInfo, host-meta, and Tombstones at ids
+that were published once. A build Extension (see app.py); the builders are pure."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fedipress import __version__
+from fedipress.config import Config, FediverseConfig
+from fedipress.content.markdown import make_markdown, render_markdown
+from fedipress.content.outputs import Output, digest
+from fedipress.content.pages import Alternate, HeadExtras, PageHook
+from fedipress.content.site import Site
+
+if TYPE_CHECKING:
+    from fedipress.app import BuildContext
+from fedipress.documents import activitypub as ap
+from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
+from fedipress.documents.post import Post
+from fedipress.documents.urls import Urls
+from fedipress.documents.webfinger import build_jrd, render_host_meta
+from fedipress.errors import Diagnostic, SourceLocation
+from fedipress.hosting import RedirectRule
+from fedipress.keyfiles import key_paths, read_public_pem
+from fedipress.published_ids import RECORD_FILE, load_record, reconcile, render_record
+
+FEATURED_FALLBACK = 5  # latest posts shown on a new profile when none is pinned
+AP_TYPE = ap.AP_MEDIA_TYPE
+
+
+def _json(document: object) -> bytes:
+    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode()
+
+
+class FederationDocuments:
+    """Extension writing every static ActivityPub document of a `fediverse:` site."""
+
+    def __init__(self, site_dir: Path, config: Config, record_ids: bool = False) -> None:
+        self.site_dir = site_dir
+        self.config = config
+        self.urls = Urls(config)
+        self.record_ids = record_ids
+        self.public_pem = read_public_pem(site_dir, config)
+
+    # --- Extension protocol -------------------------------------------------------------
+
+    def input_key(self) -> str:
+        """The files besides content that change these documents."""
+        stats = []
+        for path in (key_paths(self.site_dir, self.config, {}).public, self.site_dir / RECORD_FILE):
+            try:
+                st = os.stat(path)
+                stats.append((str(path), st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                stats.append((str(path), 0, 0))
+        return digest(stats)
+
+    def page_hook(self, site: Site) -> PageHook:
+        handle = f"@{self.urls.handle()}"
+        actor = self.urls.actor()
+
+        def hook(kind: str, post: Post | None) -> HeadExtras:
+            # Mastodon's URL search follows <link rel=alternate> on an HTML page to its
+            # object (spec §5.8); `fediverse:creator` credits the actor on link cards (§5.9).
+            if kind == "post" and post is not None:
+                return HeadExtras(
+                    (Alternate(AP_TYPE, self.urls.post(post.uid)),),
+                    (("fediverse:creator", handle),),
+                )
+            if kind == "home":
+                return HeadExtras((Alternate(AP_TYPE, actor),), (("fediverse:creator", handle),))
+            return HeadExtras()
+
+        return hook
+
+    def outputs(self, context: BuildContext) -> list[Output]:
+        site, config = context.site, self.config
+        urls = self.urls
+        posts = site.posts
+        base_key = digest([__version__, "federation", repr(config), self.public_pem])
+        out: list[Output] = []
+
+        def add(url: str, key: list[object], build: Callable[[], object]) -> None:
+            out.append(
+                Output(urls.output_path(url), digest([base_key, url, *key]), lambda: _json(build()))
+            )
+
+        record = load_record(self.site_dir)
+        now = context.now
+        live = [(p.uid, p.post_type or _fedi(config).post_type, p.date) for p in posts if p.date]
+        reconciled = reconcile(record, live, now)
+        if self.record_ids and reconciled.record != record:
+            (self.site_dir / RECORD_FILE).write_text(
+                render_record(reconciled.record), encoding="utf-8"
+            )
+        for entry in reconciled.gone:
+            object_id = urls.post(entry.uid)
+            context.diagnostics.append(
+                Diagnostic(
+                    "warning",
+                    f"the post with id '{entry.uid}' was published and is gone: "
+                    f"{urls.output_path(object_id)} now serves a Tombstone",
+                    SourceLocation(str(self.site_dir / RECORD_FILE)),
+                    f"if the post was renamed, add 'id: {entry.uid}' to its front matter",
+                )
+            )
+            deleted = datetime.fromisoformat(entry.deleted) if entry.deleted else now
+            # The Tombstone answers at the old id with 410 Gone (ActivityPub §6.4): its body
+            # lives at /ap/tombstones/<uid> and a _redirects rule serves it there.
+            grave = urls.absolute("/ap/tombstones/" + urls.output_path(object_id).split("/", 2)[2])
+            out.append(
+                Output(
+                    urls.output_path(grave),
+                    digest([base_key, "tomb", entry, deleted]),
+                    lambda o=object_id, e=entry, d=deleted: _json(ap.build_tombstone(o, e.type, d)),
+                )
+            )
+            context.redirects.append(
+                RedirectRule("/" + urls.output_path(object_id), "/" + urls.output_path(grave), 410)
+            )
+
+        objects: dict[str, dict[str, object]] = {}
+
+        def obj(post: Post) -> dict[str, object]:
+            # One object per post per process, shared by its file and its outbox page.
+            if post.source not in objects:
+                objects[post.source] = ap.build_object(config, context.full(post))
+            return objects[post.source]
+
+        for post in posts:
+            add(urls.post(post.uid), [context.fingerprint(post)], lambda p=post: obj(p))
+            add(
+                urls.replies(post.uid),
+                [],
+                lambda p=post: ap.build_replies(config, urls.post(p.uid)),
+            )
+
+        fedi = _fedi(config)
+        published = min(
+            [p.date for p in posts if p.date]
+            + [datetime.fromisoformat(e.published) for e in record.values() if e.published],
+            default=datetime(1970, 1, 1, tzinfo=UTC),
+        )
+        add(
+            urls.actor(),
+            [published],
+            lambda: ap.build_actor(
+                config,
+                self.public_pem,
+                published=published,
+                summary_html=render_markdown(make_markdown("python"), fedi.summary).strip(),
+                avatar_url=fedi.avatar or None,
+                header_url=fedi.header or None,
+            ),
+        )
+
+        # The outbox: a page is rebuilt only when one of its posts changes.
+        size = ap.OUTBOX_PAGE_SIZE
+        chunks = [posts[i : i + size] for i in range(0, len(posts), size)]
+        add(
+            urls.outbox(),
+            [len(posts), len(chunks)],
+            lambda: ap.build_outbox_collection(config, len(posts), len(chunks)),
+        )
+        for number, chunk in enumerate(chunks, 1):
+            add(
+                urls.outbox_page(number),
+                [number, len(chunks), [context.fingerprint(p) for p in chunk]],
+                lambda n=number, c=chunk: ap.build_outbox_page(
+                    config, [obj(p) for p in c], n, len(chunks)
+                ),
+            )
+
+        pinned = [p for p in posts if p.pinned] or list(posts[:FEATURED_FALLBACK])
+        add(
+            urls.featured(),
+            [[p.uid for p in pinned]],
+            lambda: ap.build_featured(config, [urls.post(p.uid) for p in pinned]),
+        )
+        add(urls.followers(), [], lambda: ap.build_followers(config, None))
+        add(urls.following(), [], lambda: ap.build_following(config))
+        add(urls.webfinger(), [], lambda: build_jrd(config))
+        add(urls.nodeinfo_discovery(), [], lambda: build_nodeinfo_discovery(config))
+        last = posts[0].date if posts and posts[0].date else None
+        month = int(bool(last and (now - last).days <= 30))
+        halfyear = int(bool(last and (now - last).days <= 183))
+        for schema in ("2.1", "2.0"):
+            add(
+                urls.nodeinfo(schema),
+                [len(posts), month, halfyear],
+                lambda s=schema: build_nodeinfo(  # type: ignore[arg-type]
+                    config,
+                    local_posts=len(posts),
+                    schema=s,
+                    active_month=month,
+                    active_halfyear=halfyear,
+                ),
+            )
+        out.append(
+            Output(
+                urls.output_path(urls.host_meta()),
+                digest([base_key, "host-meta"]),
+                lambda: render_host_meta(config).encode(),
+            )
+        )
+        return out
+
+
+def _fedi(config: Config) -> FediverseConfig:
+    assert config.fediverse is not None
+    return config.fediverse
