@@ -47,7 +47,7 @@ class BuildContext:
     site: Site
     global_key: str  # changes with fedipress, the config, the theme and the site's pages
     full: Callable[[Post], Post]  # a post with its HTML (posts travel without it)
-    fingerprint: Callable[[Post], str]  # a hash of everything in a post, HTML included
+    fingerprint: Callable[[Post], str]  # a hash of all `full` returns
     now: datetime
     diagnostics: list[Diagnostic] = field(default_factory=list)  # extensions may add
     redirects: list[RedirectRule] = field(default_factory=list)  # for _redirects (HostFiles)
@@ -352,6 +352,7 @@ def build(
             warnings,
             time.perf_counter() - started,
             out_dir,
+            snapshot.extra.get("redirects", ()),
         )
 
     env = make_environment(theme, config)
@@ -380,7 +381,12 @@ def build(
     hooks = [h for ext in extensions if (h := ext.page_hook(site)) is not None]
     planner = Planner(site, env, global_key, full, prints, hooks)
     outputs = planner.plan()
-    context = BuildContext(site, global_key, full, lambda post: prints[post.source][0], now)
+
+    def fingerprint(post: Post) -> str:
+        return digest([prints[post.source][0], sorted(planner.md_links(post).items())])
+
+    # Extensions see posts as the pages show them: links to Markdown files resolved.
+    context = BuildContext(site, global_key, planner.with_links, fingerprint, now)
     for ext in extensions:
         outputs += ext.outputs(context)
     diagnostics += context.diagnostics
@@ -407,11 +413,12 @@ def build(
             len(site.pages),
             len(outputs),
             warnings,
+            {"redirects": tuple(context.redirects)},
         )
         cache.mark_dirty()
         cache.save()
     else:
-        stats = _render_in_memory(outputs)
+        stats = _check_in_memory(outputs, config, context.redirects)
     return BuildResult(
         config,
         len(site.posts),
@@ -424,18 +431,30 @@ def build(
         warnings,
         time.perf_counter() - started,
         out_dir if write else None,
+        tuple(context.redirects),
     )
 
 
-def _render_in_memory(outputs: Sequence[Output]) -> WriteStats:
+def _check_in_memory(
+    outputs: Sequence[Output], config: Config, redirects: Sequence[RedirectRule]
+) -> WriteStats:
+    """Render every output without writing it, and check the federation documents."""
+    from fedipress.federation_checks import DocumentChecker
+    from fedipress.hosting import header_rules, redirect_rules
+
+    checker = DocumentChecker(config, header_rules(config), redirect_rules(config, redirects))
     problems = []
     for output in outputs:
         if output.render is None:
             continue
         try:
-            output.render()
+            data = output.render()
         except FedipressError as exc:
             problems.append(exc.diagnostic())
+            continue
+        if config.fediverse is not None:
+            checker.visit(output.path, data)
+    problems += checker.finish()
     if problems:
         raise BuildFailed(problems)
     return WriteStats(len(outputs), len(outputs), unchanged=False)

@@ -97,7 +97,7 @@ class BuildFailed(FedipressError):
         self.diagnostics = sorted(set(diagnostics), key=Diagnostic.sort_key)
         errors = sum(1 for d in self.diagnostics if d.severity == "error")
         warnings = len(self.diagnostics) - errors
-        parts = [f"{errors} error{'s' if errors != 1 else ''}"]
+        parts = [f"{errors} error{'s' if errors != 1 else ''}"] if errors else []
         if warnings:
             parts.append(f"{warnings} warning{'s' if warnings != 1 else ''} (fatal with --strict)")
         super().__init__("build failed: " + ", ".join(parts))

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     import watchfiles
 
     from fedipress import app
+    from fedipress.adapters.webfinger_asgi import WebFingerApp
     from fedipress.devserver import DevServer, LiveReload
 
 # The build, the server and the watcher are imported when `serve` runs, so that every other
@@ -105,7 +106,9 @@ class Rebuilder:
         options: app.BuildOptions,
         server: DevServer,
         verbosity: Verbosity,
+        webfinger: WebFingerApp | None = None,
     ) -> None:
+        self.webfinger = webfinger
         self.site_dir = site_dir
         self.options = options
         self.server = server
@@ -133,6 +136,8 @@ class Rebuilder:
             raise
         else:
             config = result.config
+            if self.webfinger is not None:
+                self.webfinger.config = config
             self.server.set_rules(header_rules(config), redirect_rules(config, result.redirects))
             if result.warnings != self._warnings:  # each rebuild would repeat them
                 _print_warnings(result.warnings, self.verbosity)
@@ -247,7 +252,9 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
     import uvicorn
 
     from fedipress import app
+    from fedipress.adapters.webfinger_asgi import WebFingerApp
     from fedipress.devserver import DevServer, LiveReload
+    from fedipress.webfinger_endpoint import PATH as WEBFINGER_PATH
 
     sock = bind_socket(options.host, options.port)
     url = local_url(sock)
@@ -262,8 +269,13 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
     base_path = urlsplit(base_url).path.rstrip("/")
     live = LiveReload()
     live.build_started()  # requests wait for the first build rather than see old files
+    webfinger = WebFingerApp()  # sees the query, unlike a static host: 400 and 404 work
     server_app = DevServer(
-        site_dir / SERVE_DIR, live, base_path=base_path, live_reload=options.reload
+        site_dir / SERVE_DIR,
+        live,
+        base_path=base_path,
+        live_reload=options.reload,
+        routes={WEBFINGER_PATH: webfinger},
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -277,7 +289,7 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
             timeout_graceful_shutdown=3,
         )
     )
-    rebuilder = Rebuilder(site_dir, build_options, server_app, verbosity)
+    rebuilder = Rebuilder(site_dir, build_options, server_app, verbosity, webfinger)
     stop = asyncio.Event()
 
     async def work() -> None:

@@ -1,0 +1,33 @@
+"""WebFinger as a raw ASGI app, for the dev server; the config may change on each rebuild."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fedipress.config import Config
+from fedipress.webfinger_endpoint import answer_webfinger
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class WebFingerApp:
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.config is None or self.config.fediverse is None:
+            status, headers, body = 404, [("Content-Type", "application/json")], b"{}\n"
+        elif scope["method"] not in ("GET", "HEAD"):
+            status, headers, body = 405, [("Allow", "GET, HEAD")], b""
+        else:
+            query = scope.get("query_string", b"").decode("latin-1")
+            status, headers, body = answer_webfinger(self.config, query)
+        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+        raw.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
