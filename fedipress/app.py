@@ -21,7 +21,6 @@ from fedipress.content.cache import (
     Entry,
     Snapshot,
     fingerprints,
-    store_html,
     text_hash,
 )
 from fedipress.content.document import parse_document
@@ -100,7 +99,7 @@ def _jobs(requested: int) -> int:
 
 # --- parsing -----------------------------------------------------------------------------
 
-_PARSE_JOB: tuple[Path, Config, Path | None] | None = None
+_PARSE_JOB: tuple[Path, Config] | None = None
 
 
 @dataclass(frozen=True)
@@ -115,12 +114,7 @@ class Parsed:
 
 
 def _parse_one(
-    site_dir: Path,
-    config: Config,
-    md: Renderer,
-    found: Found,
-    known_hash: str,
-    html_dir: Path | None,
+    site_dir: Path, config: Config, md: Renderer, found: Found, known_hash: str
 ) -> Parsed:
     source = found.source.path
     data = (site_dir / source).read_bytes()
@@ -141,17 +135,14 @@ def _parse_one(
         post = parse_document(text, found.source, config, md)
     except FedipressError as exc:
         return Parsed(source, digest_, problem=exc.diagnostic())
-    prints = fingerprints(post)
-    if html_dir is not None:  # workers write the HTML cache in parallel
-        store_html(html_dir, prints[0], post.content)
-    return Parsed(source, digest_, post, prints)
+    return Parsed(source, digest_, post, fingerprints(post))
 
 
 def _parse_chunk(chunk: list[tuple[Found, str]]) -> list[Parsed]:
     assert _PARSE_JOB is not None
-    site_dir, config, html_dir = _PARSE_JOB
+    site_dir, config = _PARSE_JOB
     md = make_markdown(config.markdown_engine)
-    return [_parse_one(site_dir, config, md, f, h, html_dir) for f, h in chunk]
+    return [_parse_one(site_dir, config, md, f, h) for f, h in chunk]
 
 
 def _parse_all(
@@ -159,15 +150,14 @@ def _parse_all(
     config: Config,
     todo: list[tuple[Found, str]],
     jobs: int,
-    html_dir: Path | None,
 ) -> list[Parsed]:
     global _PARSE_JOB
     if jobs <= 1 or len(todo) < PARSE_PARALLEL_THRESHOLD:
         md = make_markdown(config.markdown_engine)
-        return [_parse_one(site_dir, config, md, f, h, html_dir) for f, h in todo]
+        return [_parse_one(site_dir, config, md, f, h) for f, h in todo]
     chunk = max(8, len(todo) // (jobs * 8))
     chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    _PARSE_JOB = (site_dir, config, html_dir)
+    _PARSE_JOB = (site_dir, config)
     try:
         with multiprocessing.get_context("fork").Pool(jobs) as pool:
             return [item for part in pool.imap(_parse_chunk, chunks) for item in part]
@@ -201,7 +191,7 @@ def load_documents(
     diagnostics: list[Diagnostic] = []
     by_path = {f.source.path: f for f, _ in todo}
     parsed = 0
-    for result in _parse_all(site_dir, config, todo, jobs, cache.html_dir):
+    for result in _parse_all(site_dir, config, todo, jobs):
         item = by_path[result.source]
         if result.problem is not None:
             diagnostics.append(result.problem)
@@ -355,7 +345,7 @@ def build(
             snapshot.extra.get("redirects", ()),
         )
 
-    env = make_environment(theme, config)
+    env = make_environment(theme, config, cache_dir / "jinja" if cache_dir else None)
     check_templates(env, theme)
     make_markdown(engine)  # fail early when the rust engine is asked for but missing
     loaded = load_documents(site_dir, config, cache, jobs, found)

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import os
 import pickle
+import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from fedipress.documents.post import Post
 
-CACHE_FORMAT = 2
+CACHE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -74,78 +75,117 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _html_path(html_dir: Path, fp: str) -> Path:
-    return html_dir / fp[:2] / f"{fp}.html"
+class HtmlStore:
+    """Rendered post HTML by fingerprint, in one SQLite file: thousands of small files cost
+    a system call each to create and to clean up, one table does not. Connections are per
+    process, since render workers are forked."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
 
-def store_html(html_dir: Path, fp: str, content: str) -> None:
-    """Write one post's HTML under its fingerprint (safe from several processes at once)."""
-    path = _html_path(html_dir, fp)
-    if not path.exists():
-        _atomic_write(path, content.encode())
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None or self._pid != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("CREATE TABLE IF NOT EXISTS html (fp TEXT PRIMARY KEY, body TEXT)")
+            self._pid = os.getpid()
+        return self._conn
+
+    def get(self, fp: str) -> str | None:
+        row = self._db().execute("SELECT body FROM html WHERE fp = ?", (fp,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_many(self, items: dict[str, str]) -> None:
+        if not items:
+            return
+        db = self._db()
+        with db:
+            db.execute("BEGIN")
+            db.executemany("INSERT OR IGNORE INTO html (fp, body) VALUES (?, ?)", items.items())
+
+    def keep_only(self, live: set[str]) -> None:
+        db = self._db()
+        with db:
+            db.execute("BEGIN")
+            db.execute("CREATE TEMP TABLE IF NOT EXISTS live (fp TEXT PRIMARY KEY)")
+            db.execute("DELETE FROM live")
+            db.executemany("INSERT OR IGNORE INTO live VALUES (?)", ((fp,) for fp in live))
+            db.execute("DELETE FROM html WHERE fp NOT IN (SELECT fp FROM live)")
+
+    def close(self) -> None:
+        if self._conn is not None and self._pid == os.getpid():
+            self._conn.close()
+        self._conn = None
 
 
 class BuildCache:
+    """The cache of one site. The snapshots live in a small file of their own, so a build
+    whose inputs did not change never loads the (large) index of posts."""
+
     def __init__(self, directory: Path | None, salt: str) -> None:
         self.directory = directory
         self.salt = salt
-        self.entries: dict[str, Entry] = {}
-        self.manifests: dict[str, dict[str, str]] = {}
+        self._entries: dict[str, Entry] | None = None if directory is not None else {}
+        self._manifests: dict[str, dict[str, str]] = {}
         self.snapshots: dict[str, Snapshot] = {}
-        self._html: dict[str, str] = {}
+        self._html: dict[str, str] = {}  # this build's fresh HTML, by fingerprint
+        self._unsaved: dict[str, str] = {}
         self._dirty = False
+        self._stale = False
+        self.html = HtmlStore(directory / "html.sqlite") if directory is not None else None
         if directory is not None:
-            self._load()
+            self.snapshots = self._read("snapshots.pickle").get("snapshots", {})
 
-    @property
-    def html_dir(self) -> Path | None:
-        return None if self.directory is None else self.directory / "html"
-
-    @property
-    def _index(self) -> Path:
+    def _read(self, name: str) -> dict[str, Any]:
         assert self.directory is not None
-        return self.directory / "index.pickle"
-
-    def _load(self) -> None:
         try:
-            data = pickle.loads(self._index.read_bytes())
+            data = pickle.loads((self.directory / name).read_bytes())
         except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
-            return
-        if data.get("format") == CACHE_FORMAT and data.get("salt") == self.salt:
-            self.entries = data["entries"]
-            self.manifests = data["manifests"]
-            self.snapshots = data["snapshots"]
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        if data.get("format") != CACHE_FORMAT or data.get("salt") != self.salt:
+            return {}
+        return data
+
+    @property
+    def entries(self) -> dict[str, Entry]:
+        if self._entries is None:
+            data = self._read("index.pickle")
+            self._entries = data.get("entries", {})
+            self._manifests = data.get("manifests", {})
+        return self._entries
+
+    @property
+    def manifests(self) -> dict[str, dict[str, str]]:
+        self.entries  # noqa: B018 - loads the index
+        return self._manifests
 
     def save(self) -> None:
         if self.directory is None or not self._dirty:
             return
-        blob = pickle.dumps(
-            {
-                "format": CACHE_FORMAT,
-                "salt": self.salt,
-                "entries": self.entries,
-                "manifests": self.manifests,
-                "snapshots": self.snapshots,
-            },
-            protocol=pickle.HIGHEST_PROTOCOL,
+        header = {"format": CACHE_FORMAT, "salt": self.salt}
+        if self.html is not None:
+            self.html.put_many(self._unsaved)
+            if self._stale:  # drop HTML no entry refers to, so the cache stays bounded
+                self.html.keep_only({e.full for e in self.entries.values()})
+        self._unsaved.clear()
+        self._stale = False
+        index = {**header, "entries": self.entries, "manifests": self.manifests}
+        _atomic_write(
+            self.directory / "index.pickle", pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
         )
-        _atomic_write(self._index, blob)
-        self._prune_html()
+        _atomic_write(
+            self.directory / "snapshots.pickle",
+            pickle.dumps({**header, "snapshots": self.snapshots}, protocol=pickle.HIGHEST_PROTOCOL),
+        )
         self._dirty = False
 
     def mark_dirty(self) -> None:
         self._dirty = True
-
-    def _prune_html(self) -> None:
-        """Drop HTML no entry refers to, so the cache does not grow without bound."""
-        root = self.html_dir
-        if root is None or not root.is_dir():
-            return
-        live = {e.full for e in self.entries.values()}
-        for sub in root.iterdir():
-            for path in sub.iterdir():
-                if path.stem not in live:
-                    path.unlink(missing_ok=True)
 
     def remember(
         self,
@@ -158,6 +198,8 @@ class BuildCache:
     ) -> Entry:
         """Keep a freshly parsed post; its HTML stays in memory for this build."""
         self._html[prints[0]] = post.content
+        self._unsaved[prints[0]] = post.content
+        self._stale = self._stale or source in self.entries
         entry = Entry(mtime_ns, size, digest, dataclasses.replace(post, content=""), *prints)
         self.entries[source] = entry
         self._dirty = True
@@ -172,14 +214,15 @@ class BuildCache:
 
     def forget(self, source: str) -> None:
         if self.entries.pop(source, None) is not None:
-            self._dirty = True
+            self._dirty = self._stale = True
 
     def content(self, entry: Entry) -> str:
+        """A post's HTML; FileNotFoundError when the cache lost it (deleted by hand)."""
         if entry.full in self._html:
             return self._html[entry.full]
-        if self.html_dir is None:
-            raise KeyError(entry.full)
-        html = _html_path(self.html_dir, entry.full).read_text(encoding="utf-8")
+        html = self.html.get(entry.full) if self.html is not None else None
+        if html is None:
+            raise FileNotFoundError(entry.full)
         self._html[entry.full] = html
         return html
 
@@ -187,4 +230,4 @@ class BuildCache:
         for source in list(self.entries):
             if source not in present:
                 del self.entries[source]
-                self._dirty = True
+                self._dirty = self._stale = True

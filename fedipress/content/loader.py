@@ -83,9 +83,16 @@ def _found(
     entry: os.DirEntry[str], site: str, kind: str, bundle: str = "", resources: tuple[str, ...] = ()
 ) -> Found:
     st = entry.stat()
-    rel = os.path.relpath(entry.path, site).replace(os.sep, "/")
+    rel = _relative(entry.path, site)
     source = Source(rel, kind, bundle, tuple(sorted(resources)))  # type: ignore[arg-type]
     return Found(source, st.st_mtime_ns, st.st_size)
+
+
+def _relative(path: str, root: str) -> str:
+    """path relative to root, POSIX style (os.path.relpath is slow for thousands of files)."""
+    prefix = root.rstrip(os.sep) + os.sep
+    rest = path[len(prefix) :] if path.startswith(prefix) else os.path.relpath(path, root)
+    return rest.replace(os.sep, "/")
 
 
 def find_static(directories: list[Path]) -> dict[str, StaticFile]:
@@ -96,6 +103,6 @@ def find_static(directories: list[Path]) -> dict[str, StaticFile]:
         for _folder, _dirs, entries in _walk(directory, _STATIC_SKIP):
             for entry in entries:
                 st = entry.stat()
-                rel = os.path.relpath(entry.path, base).replace(os.sep, "/")
+                rel = _relative(entry.path, base)
                 files[rel] = StaticFile(rel, Path(entry.path), st.st_mtime_ns, st.st_size)
     return files

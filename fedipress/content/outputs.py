@@ -20,10 +20,13 @@ class Output:
 
 
 def digest(parts: Iterable[object]) -> str:
-    """A short stable hash of the reprs of the parts."""
+    """A short stable hash of the parts (strings as they are, anything else by repr)."""
     h = hashlib.blake2b(digest_size=16)
     for part in parts:
-        h.update(repr(part).encode())
+        if isinstance(part, str):
+            h.update(b"s" + part.encode())
+        else:
+            h.update(b"r" + repr(part).encode())
         h.update(b"\x00")
     return h.hexdigest()
 

@@ -90,8 +90,16 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
-def make_environment(theme: Theme, config: Config) -> jinja2.Environment:
+def make_environment(
+    theme: Theme, config: Config, bytecode_dir: Path | None = None
+) -> jinja2.Environment:
+    """The Jinja environment; `bytecode_dir` keeps compiled templates between builds."""
+    cache = None
+    if bytecode_dir is not None:
+        bytecode_dir.mkdir(parents=True, exist_ok=True)
+        cache = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
     env = jinja2.Environment(
+        bytecode_cache=cache,
         loader=jinja2.FileSystemLoader([str(d) for d in theme.template_dirs]),
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined,

@@ -407,3 +407,17 @@ b
     result = build(site, opts())
     assert [w.message for w in result.warnings] == ["broken link to missing post 'b.md'"]
     assert build(site, opts(drafts=True)).warnings == ()
+
+
+def test_build__survives_a_cache_cleaned_by_hand(make_site) -> None:
+    site = make_site(CONFIG + posts(3))
+    build(site, opts())
+    (site / ".fedipress/cache/html.sqlite").unlink()
+    (site / "templates").mkdir()
+    (site / "templates/post.html").write_text(
+        '{% extends "base.html" %}{% block main %}<div id="x">{{ post.content | safe }}</div>'
+        "{% endblock %}\n"
+    )
+    result = build(site, opts())
+    assert result.parsed == 0  # the posts themselves came from the cache index
+    assert "Intro of post 1." in (site / "_site/posts/post-001/index.html").read_text()
