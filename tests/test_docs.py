@@ -1,0 +1,362 @@
+"""The documentation is checked against the code: every CLI command and option appears in
+docs/cli.md, every `fediverse` key in docs/federation.md, every host rule in the server
+configs of docs/deploy.md, and netlify.toml builds the example site. The deploy checker
+script of docs/deploy.md is run against a built site served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shlex
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import click
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from fedipress import app
+from fedipress.cli import main
+from fedipress.config import Config, FediverseConfig, load_config
+from fedipress.devserver import DevServer, LiveReload
+from fedipress.documents.urls import Urls
+from fedipress.hosting import DYNAMIC_PATHS, header_rules, redirect_rules
+from fedipress.keyfiles import generate_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+OWN_DOCS = [DOCS / "cli.md", DOCS / "federation.md", DOCS / "deploy.md", ROOT / "FEDERATION.md"]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _code_blocks(path: Path, language: str) -> list[str]:
+    return [body for lang, body in FENCE.findall(path.read_text()) if lang == language]
+
+
+def _sections(text: str) -> dict[str, str]:
+    """'## `fedipress build`' and '### `fedipress keys show`' headings -> their text."""
+    parts = re.split(r"^#{2,3} `(fedipress[^`]*)`\s*$", text, flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
+
+
+def _commands() -> Iterator[tuple[str, click.Command, click.Context]]:
+    """Every command path of the CLI, with a context to read its parameters."""
+
+    def walk(command: click.Command, path: str, parent: click.Context | None):
+        ctx = click.Context(command, info_name=path.rsplit(" ", 1)[-1], parent=parent)
+        yield path, command, ctx
+        if isinstance(command, click.Group):
+            for name in sorted(command.list_commands(ctx)):
+                sub = command.get_command(ctx, name)
+                assert sub is not None
+                yield from walk(sub, f"{path} {name}", ctx)
+
+    yield from walk(main, "fedipress", None)
+
+
+def _long_options(command: click.Command, ctx: click.Context) -> set[str]:
+    names: set[str] = set()
+    for param in command.get_params(ctx):
+        if isinstance(param, click.Option):
+            names |= {o for o in (*param.opts, *param.secondary_opts) if o.startswith("--")}
+    return names
+
+
+# --- docs/cli.md -------------------------------------------------------------------------
+
+
+def test_cli_docs__every_command_has_help_text() -> None:
+    for path, command, _ctx in _commands():
+        assert (command.help or "").strip(), f"'{path}' has no help text"
+
+
+def test_cli_docs__every_command_and_option_is_documented() -> None:
+    sections = _sections((DOCS / "cli.md").read_text())
+    shared = _long_options(main, click.Context(main))
+    for path, command, ctx in _commands():
+        assert path in sections, f"docs/cli.md has no '## `{path}`' section"
+        for option in sorted(_long_options(command, ctx)):
+            # -q/-v/--debug/--help are on every command: the top section documents them.
+            where = sections["fedipress"] if option in shared else sections[path]
+            assert re.search(rf"`{option}\b", where), f"'{path} {option}' is not in docs/cli.md"
+    documented = set(sections)
+    actual = {path for path, _command, _ctx in _commands()}
+    assert documented <= actual, (
+        f"docs/cli.md documents commands that do not exist: {documented - actual}"
+    )
+
+
+def _examples() -> list[list[str]]:
+    """The example command lines of docs/cli.md, without shell pipes and comments."""
+    found = []
+    for block in _code_blocks(DOCS / "cli.md", ""):
+        for line in block.splitlines():
+            if not line.startswith("fedipress ") or "[" in line:
+                continue  # a synopsis such as `fedipress build [OPTIONS] [SITE]`
+            words = shlex.split(line, comments=True)
+            for stop in ("|", ">", "&&", ";"):
+                if stop in words:
+                    words = words[: words.index(stop)]
+            found.append(words[1:])
+    return found
+
+
+def _parse(args: list[str]) -> tuple[str, dict[str, object]]:
+    """Resolve `args` (after `fedipress`) to a command and parse its options, as click would
+    before running it; raises click's usage errors. Returns the command path and params."""
+    ctx = click.Context(main, info_name="fedipress")
+    command: click.Command = main
+    path = "fedipress"
+    while isinstance(command, click.Group):
+        assert args and not args[0].startswith("-"), f"no command in {args}"
+        sub = command.get_command(ctx, args[0])
+        assert sub is not None, f"no command '{args[0]}' in {path}"
+        path, args = f"{path} {args[0]}", args[1:]
+        ctx = click.Context(sub, info_name=path.rsplit(" ", 1)[-1], parent=ctx)
+        command = sub
+    parsed = command.make_context(path.rsplit(" ", 1)[-1], list(args), parent=ctx.parent)
+    return path, parsed.params
+
+
+def test_cli_docs__examples_parse() -> None:
+    examples = _examples()
+    assert len(examples) >= 8
+    for args in examples:
+        path, params = _parse(args)
+        assert params, f"{path}: {args}"
+    with pytest.raises(click.UsageError):
+        _parse(["build", "--no-such-option"])
+
+
+def test_cli_docs__exit_codes_are_the_real_ones(tmp_path: Path) -> None:
+    text = (DOCS / "cli.md").read_text()
+    runner = CliRunner()
+    usage = runner.invoke(main, ["build", "--no-such-option"])
+    no_config = runner.invoke(main, ["build", str(tmp_path)])
+    ok = runner.invoke(main, ["--version"])
+    for result, code in ((usage, 2), (no_config, 1), (ok, 0)):
+        assert result.exit_code == code, result.output
+        assert f"| `{code}` |" in text
+
+
+# --- docs/federation.md ------------------------------------------------------------------
+
+
+def _federation_key_rows() -> dict[str, list[str]]:
+    rows = {}
+    for line in (DOCS / "federation.md").read_text().splitlines():
+        match = re.match(r"^\| `([a-z_]+)` \|", line)
+        if match:
+            rows[match.group(1)] = [cell.strip() for cell in line.strip("|").split("|")]
+    return rows
+
+
+def test_federation_docs__every_fediverse_key_with_its_default() -> None:
+    rows = _federation_key_rows()
+    for field in dataclasses.fields(FediverseConfig):
+        assert field.name in rows, f"fediverse.{field.name} is not in docs/federation.md"
+        default_cell = rows[field.name][1]
+        default = field.default
+        if isinstance(default, bool):
+            assert default_cell == f"`{str(default).lower()}`", field.name
+        elif isinstance(default, str) and default:
+            assert f"`{default}`" in default_cell, field.name
+        elif field.name != "username":
+            assert default_cell.startswith(("none", '`""`')) or "host" in default_cell, field.name
+    assert "required" in rows["username"][1]
+
+
+def test_federation_docs__url_layout_is_the_real_one() -> None:
+    config = Config.for_test(fediverse=FediverseConfig("blog"))
+    urls = Urls(config)
+    text = (DOCS / "federation.md").read_text()
+    origin = "https://blog.example"
+    for url in (
+        urls.actor(),
+        urls.outbox(),
+        urls.outbox_page(1),
+        urls.post("hello").replace("hello", "<uid>"),
+        urls.replies("hello").replace("hello", "<uid>"),
+        urls.featured(),
+        urls.followers(),
+        urls.following(),
+        urls.webfinger(),
+        urls.nodeinfo_discovery(),
+        urls.nodeinfo("2.1"),
+        urls.nodeinfo("2.0"),
+        urls.host_meta(),
+    ):
+        path = url.removeprefix(origin)
+        assert f"`{path}" in text, f"{path} is not in docs/federation.md"
+    assert urls.key_id().removeprefix(origin).endswith("#main-key")
+    assert "#main-key" in text
+
+
+# --- netlify.toml ------------------------------------------------------------------------
+
+
+def test_netlify_toml__builds_the_example_site() -> None:
+    netlify = tomllib.loads((ROOT / "netlify.toml").read_text())
+    build = netlify["build"]
+    steps = [shlex.split(step) for step in build["command"].split("&&")]
+    assert ["pip", "install", "."] in steps, "Netlify must install fedipress from this checkout"
+    fedipress = [s for s in steps if s[:2] == ["fedipress", "build"]]
+    assert len(fedipress) == 1
+    path, params = _parse(fedipress[0][1:])
+    assert path == "fedipress build"
+    site = params["site"]
+    assert isinstance(site, Path)
+    assert site == Path("example-site")
+    assert load_config(ROOT / site).fediverse is not None, "the example site is an account"
+    output = params["output"] or site / "_site"
+    assert isinstance(output, Path) and build["publish"] == output.as_posix()
+    version = tuple(int(n) for n in build["environment"]["PYTHON_VERSION"].split("."))
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    minimum = pyproject["project"]["requires-python"].removeprefix(">=")
+    assert version >= tuple(int(n) for n in minimum.split("."))
+    # Netlify reads the build's own _headers and _redirects; rules here would compete.
+    assert "headers" not in netlify and "redirects" not in netlify
+
+
+# --- docs/deploy.md ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("language", ["nginx", "caddyfile", "apache"])
+def test_deploy_docs__server_config_has_every_host_rule(language: str) -> None:
+    config = Config.for_test(fediverse=FediverseConfig("blog", inbox_proxy="https://fn.example"))
+    text = "\n".join(_code_blocks(DOCS / "deploy.md", language)).replace('\\"', '"')
+    assert text, f"docs/deploy.md has no {language} block"
+    for rule in header_rules(config):
+        for name, value in rule.headers:
+            assert value in text, f"{language}: {rule.pattern} {name}: {value}"
+        # The rule's path, without its wildcard or placeholder part.
+        literal = re.split(r"[*:]", rule.pattern)[0].rstrip("/") or "/"
+        assert literal in text, f"{language}: no rule for {rule.pattern}"
+    for path in DYNAMIC_PATHS:
+        assert path.rstrip("*").rstrip("/") in text, f"{language}: no proxy for {path}"
+    assert "/ap/tombstones/" in text and "410" in text, f"{language}: no Tombstones"
+    proxies = [r for r in redirect_rules(config) if r.status == 200]
+    assert len(proxies) == len(DYNAMIC_PATHS)
+
+
+def test_deploy_docs__netlify_example_is_this_repos_netlify_toml() -> None:
+    blocks = _code_blocks(DOCS / "deploy.md", "toml")
+    ours = tomllib.loads((ROOT / "netlify.toml").read_text())
+    assert tomllib.loads(blocks[0]) == ours
+    own_site = tomllib.loads(blocks[1])
+    assert own_site["build"]["publish"] == "_site"
+
+
+@pytest.fixture
+def loopback_server() -> Iterator[tuple[socket.socket, str]]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    try:
+        yield sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+def _serve(server: DevServer, sock: socket.socket) -> tuple[uvicorn.Server, threading.Thread]:
+    config = uvicorn.Config(server, log_level="warning", lifespan="off", access_log=False)
+    runner = uvicorn.Server(config)
+    thread = threading.Thread(target=runner.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not runner.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+        time.sleep(0.02)
+    return runner, thread
+
+
+def _run_checker(tmp_path: Path, url: str, acct: str) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "fedicheck.py"
+    script.write_text(_code_blocks(DOCS / "deploy.md", "python")[0])
+    return subprocess.run(
+        [sys.executable, str(script), url, acct], capture_output=True, text=True, timeout=30
+    )
+
+
+@pytest.mark.parametrize("with_rules", [True, False])
+def test_deploy_docs__checker_script_judges_a_served_site(
+    make_site, tmp_path: Path, loopback_server, with_rules: bool
+) -> None:
+    # Given a built account served on 127.0.0.1 the way Netlify serves it (the host rules),
+    # or with only the types a host guesses from file names
+    sock, url = loopback_server
+    site = make_site(
+        """
+        -- fedipress.yaml --
+        title: Checked
+        base_url: https://blog.example/
+        fediverse: {username: blog}
+        -- content/posts/hello.md --
+        ---
+        title: Hello
+        date: 2024-05-01
+        pinned: true
+        ---
+        Hi.
+        """
+    )
+    generate_keys(site, load_config(site))
+    result = app.build(site, app.BuildOptions(output=tmp_path / "out", base_url=url + "/"))
+    config = result.config
+    server = DevServer(
+        tmp_path / "out",
+        LiveReload(),
+        header_rules(config) if with_rules else (),
+        redirect_rules(config, result.redirects),
+        live_reload=False,
+    )
+    server.live.build_finished()
+    runner, thread = _serve(server, sock)
+    try:
+        # When the checker of docs/deploy.md looks at it
+        checked = _run_checker(tmp_path, url, f"blog@{url.split('//')[1]}")
+    finally:
+        runner.should_exit = True
+        thread.join(10)
+    # Then it passes only with the rules
+    if with_rules:
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "FAIL" not in checked.stdout and "0 problem(s)" in checked.stdout
+        assert "one rel=alternate link to the object" in checked.stdout
+    else:
+        assert checked.returncode == 1, checked.stdout + checked.stderr
+        assert "FAIL http" in checked.stdout and "Content-Type application/activity+json" in (
+            checked.stdout
+        )
+
+
+# --- links between the documents -----------------------------------------------------------
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading."""
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+@pytest.mark.parametrize("doc", OWN_DOCS, ids=lambda p: p.name)
+def test_docs__relative_links_resolve(doc: Path) -> None:
+    text = FENCE.sub("", doc.read_text())
+    links = re.findall(r"\]\(([^)\s]+)\)", text)
+    assert links
+    for link in links:
+        if re.match(r"^[a-z]+:", link):
+            continue
+        target, _, fragment = link.partition("#")
+        path = (doc.parent / target).resolve() if target else doc
+        assert path.is_file(), f"{doc.name}: broken link {link}"
+        if fragment and path.suffix == ".md":
+            headings = re.findall(r"^#{1,6} (.+)$", FENCE.sub("", path.read_text()), re.M)
+            assert fragment in {_anchor(h) for h in headings}, f"{doc.name}: no anchor {link}"
