@@ -74,6 +74,7 @@ class BuildOptions:
     jobs: int = 0  # 0: one per core
     use_cache: bool = True
     record_ids: bool = False  # update published-ids.json (fedipress build does)
+    public_key: Path | None = None  # publish this key instead of the site's (serve's dev key)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -248,7 +249,9 @@ def default_extensions(site_dir: Path, config: Config, options: BuildOptions) ->
 
     extensions: list[Extension] = []
     if config.fediverse is not None:
-        extensions.append(FederationDocuments(site_dir, config, options.record_ids))
+        extensions.append(
+            FederationDocuments(site_dir, config, options.record_ids, options.public_key)
+        )
     return [*extensions, HostFiles()]  # last: it writes the rules the others add
 
 

@@ -60,6 +60,7 @@ class FediverseConfig:
     also_known_as: tuple[str, ...] = ()
     moved_to: str = ""
     manually_approves_followers: bool = False
+    approve_replies: bool = False  # show replies at once instead of holding them for review
     discoverable: bool = True
     indexable: bool = True
     attribution_domains: tuple[str, ...] = ()
@@ -392,6 +393,7 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
         also_known_as=also_known_as,
         moved_to=values["moved_to"],
         manually_approves_followers=section.get("manually_approves_followers", bool, False),
+        approve_replies=section.get("approve_replies", bool, False),
         discoverable=section.get("discoverable", bool, True),
         indexable=section.get("indexable", bool, True),
         attribution_domains=_string_list(section, "attribution_domains"),

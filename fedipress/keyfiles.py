@@ -62,9 +62,12 @@ def generate_keys(
     return paths, private_pem(key)
 
 
-def read_public_pem(site_dir: Path, config: Config) -> str:
-    """The site's public key PEM; a clear error naming the command when it is missing."""
+def read_public_pem(site_dir: Path, config: Config, public_key: Path | None = None) -> str:
+    """The site's public key PEM (or `public_key`'s, a dev key); a clear error naming the
+    command when it is missing."""
     paths = key_paths(site_dir, config, {})
+    if public_key is not None:
+        paths = KeyPaths(public_key, paths.private)
     try:
         text = paths.public.read_text(encoding="ascii")
     except FileNotFoundError:
@@ -84,12 +87,17 @@ def read_public_pem(site_dir: Path, config: Config) -> str:
 
 
 def read_private_key(
-    site_dir: Path, config: Config, environ: Mapping[str, str] | None = None
+    site_dir: Path,
+    config: Config,
+    environ: Mapping[str, str] | None = None,
+    public_key: Path | None = None,
 ) -> RSAPrivateKey:
     """The signing key: FEDIPRESS_PRIVATE_KEY, else the key file; checked against the
     public key so a mismatch fails loudly instead of producing unverifiable signatures."""
     env = os.environ if environ is None else environ
-    if env.get(PRIVATE_KEY_ENV):
+    if public_key is not None:  # a dev key pair: its private half sits beside it
+        pem = public_key.with_name(public_key.name.replace(".pub", "")).read_text("ascii")
+    elif env.get(PRIVATE_KEY_ENV):
         pem = env[PRIVATE_KEY_ENV].replace("\\n", "\n")
     else:
         path = key_paths(site_dir, config, env).private
@@ -101,10 +109,36 @@ def read_private_key(
                 hint=f"run: fedipress keys generate {site_dir}",
             ) from None
     key = load_private_key(pem)
-    published = load_public_key(read_public_pem(site_dir, config))
+    published = load_public_key(read_public_pem(site_dir, config, public_key))
     if published.public_numbers() != key.public_key().public_numbers():
         raise ConfigError(
             "the private key does not match the site's public key",
             hint="use the key printed by 'fedipress keys generate' for this site",
         )
     return key
+
+
+DEV_PUBLIC_KEY = Path(".fedipress") / "dev-key.pub.pem"
+
+
+def dev_key_pair(
+    site_dir: Path, config: Config, environ: Mapping[str, str] | None = None
+) -> Path | None:
+    """For `fedipress serve`: None when the site's own key pair is usable here; else the
+    public half of a local key pair (made once) that the preview publishes instead, so a
+    fresh clone without the private key still federates on 127.0.0.1."""
+    try:
+        read_private_key(site_dir, config, environ)
+        return None
+    except FedipressError:
+        pass
+    public = site_dir / DEV_PUBLIC_KEY
+    private = public.with_name("dev-key.pem")
+    if not (public.exists() and private.exists()):
+        key = generate_private_key()
+        public.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(private_pem(key))
+        public.write_text(public_pem(key), encoding="ascii")
+    return public

@@ -14,8 +14,9 @@ import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from fedipress import app
     from fedipress.adapters.webfinger_asgi import WebFingerApp
     from fedipress.devserver import DevServer, LiveReload
+    from fedipress.inbox.service import InboxService
 
 # The build, the server and the watcher are imported when `serve` runs, so that every other
 # command starts without loading them (as cli.py does for fedipress.app).
@@ -107,8 +109,10 @@ class Rebuilder:
         server: DevServer,
         verbosity: Verbosity,
         webfinger: WebFingerApp | None = None,
+        inbox: InboxService | None = None,
     ) -> None:
         self.webfinger = webfinger
+        self.inbox = inbox
         self.site_dir = site_dir
         self.options = options
         self.server = server
@@ -144,7 +148,33 @@ class Rebuilder:
                 self._warnings = result.warnings
             if not self.verbosity.quiet:
                 click.echo(summary(result))
+            if self.inbox is not None:
+                await self.publish()
             self.live.build_finished(None, changed=not result.unchanged)
+
+    async def publish(self) -> None:
+        """After each build, send new, edited and removed posts to the local followers, as
+        `fedipress publish` does after a deploy: the whole loop can be watched locally."""
+        from fedipress.publish import load_live_objects, output_reader, queue_changes
+
+        assert self.inbox is not None and self.options.output is not None
+        config = self.inbox.config
+        try:
+            live = await load_live_objects(config, output_reader(config, self.options.output))
+            result = await asyncio.to_thread(
+                queue_changes, config, self.inbox.store, live, datetime.now(UTC)
+            )
+        except FedipressError as exc:
+            click.echo(_relative(str(exc)), err=True)
+            return
+        if result.changes and not self.verbosity.quiet:
+            click.echo(
+                f"published {result.created} new, {result.updated} edited, "
+                f"{result.deleted} removed to {result.inboxes} inboxes"
+            )
+        if result.queued:
+            self.inbox.start_sender()
+            self.inbox.sender.wake.set()
 
     async def rebuild_on_change(self, watcher: Watcher, stop: asyncio.Event) -> None:
         """Rebuild after each batch of changes until `stop` is set."""
@@ -259,23 +289,31 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
     sock = bind_socket(options.host, options.port)
     url = local_url(sock)
     base_url = options.base_url or url
+    inbox, dev_key = _local_inbox(site_dir, base_url)
     build_options = app.BuildOptions(
         output=site_dir / SERVE_DIR,
         drafts=options.drafts,
         future=options.future,
         base_url=base_url,
         jobs=options.jobs,
+        public_key=dev_key,
     )
     base_path = urlsplit(base_url).path.rstrip("/")
     live = LiveReload()
     live.build_started()  # requests wait for the first build rather than see old files
     webfinger = WebFingerApp()  # sees the query, unlike a static host: 400 and 404 work
+    routes: dict[str, Any] = {WEBFINGER_PATH: webfinger}
+    if inbox is not None:  # the inbox function answers its paths, as the proxy rules say
+        from fedipress.adapters.asgi import InboxASGI
+
+        inbox_app = InboxASGI(inbox)
+        routes |= {path: inbox_app for path in INBOX_PATHS}
     server_app = DevServer(
         site_dir / SERVE_DIR,
         live,
         base_path=base_path,
         live_reload=options.reload,
-        routes={WEBFINGER_PATH: webfinger},
+        routes=routes,
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -289,7 +327,7 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
             timeout_graceful_shutdown=3,
         )
     )
-    rebuilder = Rebuilder(site_dir, build_options, server_app, verbosity, webfinger)
+    rebuilder = Rebuilder(site_dir, build_options, server_app, verbosity, webfinger, inbox)
     stop = asyncio.Event()
 
     async def work() -> None:
@@ -318,7 +356,30 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
+        if inbox is not None:
+            await inbox.aclose()
+            inbox.store.close()
         sock.close()
+
+
+INBOX_PATHS = ("/ap/inbox", "/ap/followers", "/ap/health")
+SERVE_DATABASE = ".fedipress/serve-inbox.db"
+
+
+def _local_inbox(site_dir: Path, base_url: str) -> tuple[InboxService | None, Path | None]:
+    """The inbox for the preview, when the site is a Fediverse account: its own database,
+    private addresses allowed (local peers live on 127.0.0.1), and the site's key, or a local
+    key pair when this checkout lacks the private key."""
+    from fedipress.inbox.setup import DATABASE_ENV, InboxSetup, open_inbox
+    from fedipress.keyfiles import dev_key_pair
+
+    config = load_config(site_dir)
+    if config.fediverse is None:
+        return None, None
+    dev_key = dev_key_pair(site_dir, config)
+    environ = {**os.environ, DATABASE_ENV: f"sqlite:{SERVE_DATABASE}"}
+    setup = InboxSetup(site_dir, base_url, allow_private=True, public_key=dev_key)
+    return open_inbox(setup, environ), dev_key
 
 
 def serve_site(site_dir: Path, options: ServeOptions, verbosity: Verbosity) -> None:

@@ -41,19 +41,26 @@ def _json(document: object) -> bytes:
 class FederationDocuments:
     """Extension writing every static ActivityPub document of a `fediverse:` site."""
 
-    def __init__(self, site_dir: Path, config: Config, record_ids: bool = False) -> None:
+    def __init__(
+        self,
+        site_dir: Path,
+        config: Config,
+        record_ids: bool = False,
+        public_key: Path | None = None,
+    ) -> None:
         self.site_dir = site_dir
         self.config = config
         self.urls = Urls(config)
         self.record_ids = record_ids
-        self.public_pem = read_public_pem(site_dir, config)
+        self.public_key = public_key or key_paths(site_dir, config, {}).public
+        self.public_pem = read_public_pem(site_dir, config, public_key)
 
     # --- Extension protocol -------------------------------------------------------------
 
     def input_key(self) -> str:
         """The files besides content that change these documents."""
         stats = []
-        for path in (key_paths(self.site_dir, self.config, {}).public, self.site_dir / RECORD_FILE):
+        for path in (self.public_key, self.site_dir / RECORD_FILE):
             try:
                 st = os.stat(path)
                 stats.append((str(path), st.st_mtime_ns, st.st_size))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import ssl
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -219,9 +220,15 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
     replaced by one built the same way with our backend (no proxies, HTTP/1.1).
     """
 
-    def __init__(self, allow_private: bool = False, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self,
+        allow_private: bool = False,
+        limits: httpx.Limits | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
         limits = limits or httpx.Limits(max_connections=20, max_keepalive_connections=10)
-        ssl_context = httpx.create_ssl_context(trust_env=False)
+        # Loading the CA bundle takes milliseconds: callers making many transports share one.
+        ssl_context = ssl_context or httpx.create_ssl_context(trust_env=False)
         super().__init__(verify=ssl_context, trust_env=False, limits=limits)
         if not hasattr(self, "_pool"):  # an httpx upgrade changed its internals: fail loudly
             raise RuntimeError("httpx.AsyncHTTPTransport has no _pool to replace")

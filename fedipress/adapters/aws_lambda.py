@@ -1,0 +1,80 @@
+"""The inbox as an AWS Lambda handler: API Gateway HTTP API (payload 2.0) and Lambda
+function URL events, the older REST API (1.0) shape too, base64 bodies included.
+
+Deploy the site folder (fedipress.yaml, the public key) with the function, and set
+FEDIPRESS_SITE_DIR, FEDIPRESS_PRIVATE_KEY and FEDIPRESS_DATABASE_URL (PostgreSQL: Lambda's
+disk does not last). The handler answers, then sends what the request queued (the Accept
+of a Follow) before returning, since nothing runs between invocations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from fedipress.inbox.http import InboxRequest, InboxResponse
+from fedipress.inbox.service import InboxService
+
+SEND_BUDGET = 5.0  # seconds spent sending queued replies after answering
+
+_loop: asyncio.AbstractEventLoop | None = None
+_service: InboxService | None = None
+
+
+def request_from_event(event: Mapping[str, Any]) -> InboxRequest:
+    """An InboxRequest from an HTTP API v2 / function URL event, or a REST API v1 event."""
+    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+    if event.get("version") == "2.0" or "rawPath" in event:
+        method = event["requestContext"]["http"]["method"]
+        path = event.get("rawPath") or "/"
+        query = event.get("rawQueryString") or ""
+        if event.get("cookies"):
+            headers["cookie"] = "; ".join(event["cookies"])
+    else:
+        method = event["httpMethod"]
+        path = event.get("path") or "/"
+        multi = event.get("multiValueQueryStringParameters") or {}
+        single = event.get("queryStringParameters") or {}
+        pairs = [(k, v) for k, vs in multi.items() for v in vs] or list(single.items())
+        query = urlencode(pairs)
+    raw = event.get("body") or ""
+    body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
+    return InboxRequest(method.upper(), path, query, tuple(headers.items()), body)
+
+
+def response_to_result(response: InboxResponse) -> dict[str, Any]:
+    headers: dict[str, str] = {}
+    for name, value in response.headers:
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return {
+        "statusCode": response.status,
+        "headers": headers,
+        "body": base64.b64encode(response.body).decode("ascii"),
+        "isBase64Encoded": True,
+    }
+
+
+async def handle_event(service: InboxService, event: Mapping[str, Any]) -> dict[str, Any]:
+    """Answer one event, then spend up to SEND_BUDGET seconds sending queued deliveries."""
+    response = await service.handle(request_from_event(event))
+    try:
+        await asyncio.wait_for(service.sender.drain(), SEND_BUDGET)
+    except TimeoutError:
+        pass  # the rest stays queued; leases expire and the next invocation sends it
+    return response_to_result(response)
+
+
+def handler(event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
+    """The Lambda entry point: `fedipress.adapters.aws_lambda.handler`."""
+    global _loop, _service
+    if _loop is None:
+        _loop = asyncio.new_event_loop()  # one loop per container: clients and caches live on
+    if _service is None:
+        from fedipress.inbox.setup import InboxSetup, open_inbox, site_dir_from
+
+        _service = open_inbox(InboxSetup(site_dir_from(os.environ)))
+    return _loop.run_until_complete(handle_event(_service, event))

@@ -1,0 +1,174 @@
+"""What to send when the site changes: Create for new posts, Update for changed ones, Delete
+for removed ones (interop spec §5.1-5.7). Pure: the caller loads the published objects and
+the store's record, and queues what this returns.
+
+Activity ids are derived from the object and its version, so a repeated or retried publish
+never makes two different activities for one change; receivers de-duplicate by id.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from fedipress.config import Config
+from fedipress.documents.activitypub import (
+    build_create,
+    build_delete,
+    build_update,
+)
+from fedipress.federation.store.base import PublishedObject
+
+JSONObject = dict[str, Any]
+Change = Literal["create", "update", "delete", "record"]
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """A post object as the site serves it now."""
+
+    id: str
+    uid: str
+    document: JSONObject
+
+    @property
+    def version(self) -> str:
+        return version_of(self.document)
+
+    @property
+    def published(self) -> datetime:
+        return _time(self.document.get("published")) or datetime.min
+
+    @property
+    def updated(self) -> datetime | None:
+        return _time(self.document.get("updated"))
+
+
+@dataclass(frozen=True)
+class Planned:
+    """One change: the activity to queue (None for 'record': remembered, not sent) and the
+    row the store keeps for the object afterwards."""
+
+    change: Change
+    object_id: str
+    activity: JSONObject | None
+    record: PublishedObject
+
+
+def version_of(document: Mapping[str, Any]) -> str:
+    """A hash of what followers see of the object. `updated` is left out: it is set by
+    publishing itself, so bumping it alone is no edit."""
+    stable = {k: v for k, v in document.items() if k != "updated"}
+    blob = json.dumps(stable, sort_keys=True, ensure_ascii=False).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else None
+
+
+def _iso(when: datetime) -> str:
+    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def edit_time(
+    object_updated: datetime | None, last_sent: datetime | None, now: datetime
+) -> datetime:
+    """The `updated` an Update carries: strictly newer than what followers have, or Mastodon
+    keeps the old text (spec §5.5). The post's own `updated` when it is newer, else now."""
+    floor = (last_sent or datetime.min.replace(tzinfo=now.tzinfo)) + timedelta(seconds=1)
+    for candidate in (object_updated, now.replace(microsecond=0)):
+        if candidate is not None and candidate >= floor:
+            return candidate
+    return floor
+
+
+def plan_publish(
+    config: Config,
+    live: Sequence[LiveObject],
+    known: Mapping[str, PublishedObject],
+    now: datetime,
+    *,
+    backfill: int = 0,
+) -> list[Planned]:
+    """The changes between the site (`live`) and what followers were sent (`known`).
+
+    A first publish (nothing known) records the back catalogue as delivered and sends only
+    the newest `backfill` posts, so followers' timelines do not fill with old posts.
+    """
+    first = not known
+    plans: list[Planned] = []
+    newest_first = sorted(live, key=lambda o: (o.published, o.id), reverse=True)
+    send_now = {o.id for o in newest_first[:backfill]} if first else set()
+    for obj in sorted(live, key=lambda o: (o.published, o.id)):  # oldest first: arrival order
+        previous = known.get(obj.id)
+        if previous is None or previous.state == "deleted":
+            if first and obj.id not in send_now:
+                plans.append(Planned("record", obj.id, None, _row(obj, obj.updated, None, now)))
+                continue
+            plans.append(
+                Planned(
+                    "create",
+                    obj.id,
+                    build_create(config, obj.document),
+                    _row(obj, obj.updated, now, now, previous),
+                )
+            )
+        elif previous.version != obj.version:
+            when = edit_time(obj.updated, previous.updated or _published(previous, obj), now)
+            document = copy.deepcopy(obj.document)
+            document["updated"] = _iso(when)
+            plans.append(
+                Planned(
+                    "update",
+                    obj.id,
+                    build_update(config, document, obj.version),
+                    _row(obj, when, now, now, previous),
+                )
+            )
+    live_ids = {o.id for o in live}
+    for object_id, previous in sorted(known.items()):
+        if previous.state == "live" and object_id not in live_ids:
+            plans.append(
+                Planned(
+                    "delete",
+                    object_id,
+                    build_delete(config, object_id, "Note", now),
+                    PublishedObject(
+                        object_id,
+                        previous.uid,
+                        previous.version,
+                        previous.updated,
+                        "deleted",
+                        previous.first_published_at,
+                        now,
+                    ),
+                )
+            )
+    return plans
+
+
+def _published(previous: PublishedObject, obj: LiveObject) -> datetime:
+    return obj.published if obj.published != datetime.min else previous.first_published_at
+
+
+def _row(
+    obj: LiveObject,
+    updated: datetime | None,
+    delivered: datetime | None,
+    now: datetime,
+    previous: PublishedObject | None = None,
+) -> PublishedObject:
+    first = previous.first_published_at if previous is not None else now
+    return PublishedObject(obj.id, obj.uid, obj.version, updated, "live", first, delivered)

@@ -1,0 +1,271 @@
+"""CLI commands around the inbox: `inbox serve`, `followers ...`, `interactions ...`."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from fedipress.cli import Verbosity, _require_site, handle_errors, site_argument, verbosity_options
+from fedipress.errors import FedipressError
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _service(site: Path):  # type: ignore[no-untyped-def]
+    from fedipress.inbox.setup import InboxSetup, open_inbox
+
+    _require_site(site)
+    return open_inbox(InboxSetup(site))
+
+
+def _store(site: Path):  # type: ignore[no-untyped-def]
+    """The store alone, for commands that need no key."""
+    import os
+
+    from fedipress.federation.store import open_store
+    from fedipress.inbox.setup import DATABASE_ENV
+
+    _require_site(site)
+    return open_store(os.environ.get(DATABASE_ENV) or None, site)
+
+
+@click.group()
+def inbox() -> None:
+    """Run the inbox function."""
+
+
+@inbox.command("serve")
+@verbosity_options
+@site_argument
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on.",
+)
+@click.pass_obj
+@handle_errors
+def inbox_serve(verbosity: Verbosity, site: Path, host: str, port: int) -> None:
+    """Serve the inbox (ASGI under uvicorn) with its delivery sender, for production behind a
+    proxy such as Caddy or nginx. Reads FEDIPRESS_PRIVATE_KEY and FEDIPRESS_DATABASE_URL."""
+    import uvicorn
+
+    from fedipress.adapters.asgi import InboxASGI
+
+    service = _service(site)
+    if not verbosity.quiet:
+        click.echo(f"inbox for {service.urls.handle()} on http://{host}:{port}/ap/inbox", err=True)
+    uvicorn.run(
+        InboxASGI(service),
+        host=host,
+        port=port,
+        lifespan="on",
+        server_header=False,
+        log_level="warning" if verbosity.quiet else "info",
+        proxy_headers=True,
+    )
+
+
+@click.group()
+def followers() -> None:
+    """List, export, approve, reject and remove followers."""
+
+
+@followers.command("list")
+@verbosity_options
+@site_argument
+@click.option("--pending", is_flag=True, help="Only follow requests awaiting approval.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+@handle_errors
+def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: bool) -> None:
+    """List followers (accepted ones, or --pending requests)."""
+    store = _store(site)
+    rows = store.list_followers(state="pending" if pending else "accepted", limit=1_000_000)
+    for f in rows:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "actor": f.actor_id,
+                        "handle": f.handle,
+                        "inbox": f.inbox,
+                        "shared_inbox": f.shared_inbox,
+                        "state": f.state,
+                        "since": f.created_at.isoformat(),
+                    }
+                )
+            )
+        else:
+            click.echo(f"{f.handle or '-':40} {f.actor_id}  since {f.created_at:%Y-%m-%d}")
+    if not verbosity.quiet and not as_json:
+        click.echo(f"{len(rows)} {'pending' if pending else 'followers'}", err=True)
+
+
+@followers.command("export")
+@verbosity_options
+@site_argument
+@click.pass_obj
+@handle_errors
+def followers_export(verbosity: Verbosity, site: Path) -> None:
+    """Write every follower as CSV (actor, handle, inbox, shared_inbox, state, since)."""
+    store = _store(site)
+    writer = csv.writer(sys.stdout)
+    writer.writerow(["actor", "handle", "inbox", "shared_inbox", "state", "since"])
+    for f in store.list_followers(state=None, limit=1_000_000):
+        writer.writerow(
+            [
+                f.actor_id,
+                f.handle or "",
+                f.inbox,
+                f.shared_inbox or "",
+                f.state,
+                f.created_at.isoformat(),
+            ]
+        )
+
+
+def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
+    """Accept or Reject a follower: update the store, queue the reply, try to send it now."""
+    from fedipress.federation.inbox import build_accept
+
+    service = _service(site)
+    store = service.store
+    now = _now()
+    with store.transaction():
+        follower = store.get_follower(actor)
+        if follower is None:
+            raise FedipressError(
+                f"no follower or follow request from '{actor}'",
+                hint="see: fedipress followers list --pending",
+            )
+        follow = {
+            "id": follower.follow_activity_id or f"{actor}#follow",
+            "type": "Follow",
+            "actor": actor,
+            "object": service.urls.actor(),
+        }
+        reply = build_accept(service.urls.actor(), follow, "Accept" if accept else "Reject")
+        if accept:
+            store.set_follower_state(actor, "accepted", now)
+        else:
+            store.remove_follower(actor)
+        service.handler.queue_reply(reply, follower.inbox, now)
+
+    async def send() -> int:
+        try:
+            return sum(o.verdict == "done" for o in await service.sender.drain())
+        finally:
+            await service.aclose()
+
+    sent = asyncio.run(send())
+    verb = "approved" if accept else ("removed" if remove else "rejected")
+    return f"{verb} {actor}; {'sent' if sent else 'queued'} the {reply['type']}"
+
+
+@followers.command("approve")
+@verbosity_options
+@site_argument
+@click.argument("actor")
+@handle_errors
+def followers_approve(site: Path, actor: str) -> None:
+    """Accept a pending follow request from ACTOR (an actor URL)."""
+    click.echo(_answer(site, actor, accept=True))
+
+
+@followers.command("reject")
+@verbosity_options
+@site_argument
+@click.argument("actor")
+@handle_errors
+def followers_reject(site: Path, actor: str) -> None:
+    """Reject a follow request from ACTOR."""
+    click.echo(_answer(site, actor, accept=False))
+
+
+@followers.command("remove")
+@verbosity_options
+@site_argument
+@click.argument("actor")
+@handle_errors
+def followers_remove(site: Path, actor: str) -> None:
+    """Remove a follower: they get a Reject, which ends the follow on Mastodon (spec §3.4)."""
+    click.echo(_answer(site, actor, accept=False, remove=True))
+
+
+@click.group()
+def interactions() -> None:
+    """Likes, boosts, replies and reports the inbox received."""
+
+
+@interactions.command("list")
+@verbosity_options
+@site_argument
+@click.option("--kind", type=click.Choice(["like", "announce", "reply"]), help="Only this kind.")
+@click.option("--pending", is_flag=True, help="Only replies awaiting approval.")
+@click.option("--reports", is_flag=True, help="List reports (Flag activities) instead.")
+@handle_errors
+def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool) -> None:
+    """List what the inbox stored, oldest first."""
+    store = _store(site)
+    if reports:
+        for flag in store.list_flags(limit=1000):
+            click.echo(
+                f"{flag.received_at:%Y-%m-%d %H:%M} report from {flag.actor_id}: "
+                f"{flag.content or '(no comment)'} [{', '.join(flag.object_ids)}]"
+            )
+        return
+    rows = store.list_interactions(kind=kind, state="pending" if pending else None, limit=1000)  # type: ignore[arg-type]
+    for item in rows:
+        when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
+        line = f"{when} {item.kind:8} {item.state:8} {item.actor_id} -> {item.object_id}"
+        if item.kind == "reply":
+            line += f"\n    {item.id}"
+        click.echo(line)
+
+
+def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
+    import dataclasses
+
+    store = _store(site)
+    with store.transaction():
+        item = store.get_interaction(reply_id)
+        if item is None or item.kind != "reply":
+            raise FedipressError(
+                f"no reply with id '{reply_id}'", hint="see: fedipress interactions list --pending"
+            )
+        if approve:
+            store.update_interaction(dataclasses.replace(item, state="approved"))
+        else:
+            store.remove_interaction(reply_id)
+    return f"{'approved' if approve else 'removed'} {reply_id}"
+
+
+@interactions.command("approve")
+@verbosity_options
+@site_argument
+@click.argument("reply_id")
+@handle_errors
+def interactions_approve(site: Path, reply_id: str) -> None:
+    """Approve a pending reply so it shows on the blog."""
+    click.echo(_set_reply_state(site, reply_id, approve=True))
+
+
+@interactions.command("reject")
+@verbosity_options
+@site_argument
+@click.argument("reply_id")
+@handle_errors
+def interactions_reject(site: Path, reply_id: str) -> None:
+    """Delete a reply (pending or approved)."""
+    click.echo(_set_reply_state(site, reply_id, approve=False))

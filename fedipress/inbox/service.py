@@ -1,0 +1,287 @@
+"""The inbox function's core: one framework-free object answering InboxRequests.
+
+Routes: `POST /ap/inbox` (personal and shared inbox), `GET /ap/followers` (the live count),
+`GET /ap/health`, `GET /.well-known/webfinger` (with the query visible: 400/404 work).
+The order of checks on a POST follows the issue and Mastodon: content type (415), size
+(413), JSON (400), signature (401, or 503 when the key cannot be fetched now), seen before
+(202, no second effect), blocked (202, dropped), then the handler; 202 on success. Replies
+such as Accepts leave through the store's queue; the sender is woken at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urldefrag, urlsplit
+
+from fedipress.config import Config
+from fedipress.documents.activitypub import build_followers
+from fedipress.documents.urls import Urls
+from fedipress.errors import FedipressError
+from fedipress.federation.delivery import Sender
+from fedipress.federation.fetch import CachedKeyFetcher, Fetcher, is_activity_media_type
+from fedipress.federation.inbox import InboxHandler, Settings, check_shape
+from fedipress.federation.keys import SigningKey
+from fedipress.federation.signatures import verify_request
+from fedipress.federation.store.base import Store
+from fedipress.hosting import header_rules, headers_for
+from fedipress.inbox.hooks import deploy_request_authentic
+from fedipress.inbox.http import InboxRequest, InboxResponse
+from fedipress.webfinger_endpoint import PATH as WEBFINGER_PATH
+from fedipress.webfinger_endpoint import answer_webfinger
+
+log = logging.getLogger("fedipress.inbox")
+DEPLOY_HOOK = "/ap/hooks/deploy"
+MAX_BODY = 1_000_000  # Mastodon's limit too (inboxes_controller.rb, spec §4.1)
+AP_TYPE = "application/activity+json"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class InboxOptions:
+    allow_private: bool = False  # let fetches and deliveries reach private addresses (tests)
+    max_body: int = MAX_BODY
+    deploy_secret: str = ""  # enables POST /ap/hooks/deploy (FEDIPRESS_DEPLOY_SECRET)
+
+
+class InboxService:
+    """Everything the inbox does, for any adapter. Use `async with` or call `aclose()`."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        signer: SigningKey,
+        options: InboxOptions = InboxOptions(),
+        now: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        if config.fediverse is None:
+            raise ValueError("the inbox needs a site with a 'fediverse' section")
+        self.config = config
+        self.store = store
+        self.options = options
+        self.now = now
+        self.urls = Urls(config)
+        inbox = urlsplit(self.urls.inbox())
+        # Proxies and serverless platforms rewrite Host and the path: verify signatures
+        # against what the sender addressed, the public inbox URL (spec §4.4).
+        self.public_host = inbox.netloc
+        self.public_scheme = inbox.scheme
+        self.inbox_path = inbox.path
+        self.base_path = config.base_path
+        self.fetcher = Fetcher(
+            signer=signer, site_url=config.base_url, allow_private=options.allow_private, now=now
+        )
+        self.keys = CachedKeyFetcher(self.fetcher, cache=store, now=now)
+        self.sender = Sender(
+            store,
+            signer,
+            config.base_url,
+            allow_private=options.allow_private,
+            now=now,
+            on_gone=self._follower_gone,
+        )
+        self.handler = InboxHandler(
+            self.urls,
+            store,
+            Settings(
+                config.fediverse.manually_approves_followers, config.fediverse.approve_replies
+            ),
+            self._fetch_actor,
+        )
+        self._sender_task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    async def __aenter__(self) -> InboxService:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._stop.set()
+        if self._sender_task is not None:
+            self._sender_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sender_task
+        await self.sender.aclose()
+        await self.fetcher.aclose()
+
+    # --- background sending -----------------------------------------------------------------
+
+    def start_sender(self) -> None:
+        """Run the delivery sender in the background of the running event loop (once)."""
+        if self._sender_task is None or self._sender_task.done():
+            self._sender_task = asyncio.get_running_loop().create_task(self.sender.run(self._stop))
+
+    def _follower_gone(self, inbox: str) -> None:
+        """410 from a follower's personal inbox: that account is gone (spec §6.1). Called in
+        the sender's store transaction. A shared inbox's 410 speaks for no one account."""
+        gone, offset = [], 0
+        while batch := self.store.list_followers(limit=1000, offset=offset):
+            gone += [f.actor_id for f in batch if f.inbox == inbox]
+            offset += len(batch)
+        for actor_id in gone:
+            self.store.remove_follower(actor_id)
+
+    # --- requests ---------------------------------------------------------------------------
+
+    async def handle(self, request: InboxRequest) -> InboxResponse:
+        path = request.path
+        if self.base_path and path.startswith(self.base_path + "/"):
+            path = path[len(self.base_path) :]
+        if path == WEBFINGER_PATH and request.method in ("GET", "HEAD"):
+            status, headers, body = answer_webfinger(self.config, request.query)
+            return InboxResponse(status, tuple(headers), body)
+        if path in (self.inbox_path, "/ap/inbox"):
+            if request.method != "POST":
+                return InboxResponse(405, (("Allow", "POST"),))
+            return await self._post(request)
+        if path == "/ap/followers" and request.method in ("GET", "HEAD"):
+            return await self._followers()
+        if path == "/ap/health" and request.method in ("GET", "HEAD"):
+            return await self._health()
+        if path == DEPLOY_HOOK and request.method == "POST":
+            return await self._deploy_hook(request)
+        return InboxResponse.error(404, "not found")
+
+    async def _followers(self) -> InboxResponse:
+        total = await asyncio.to_thread(self.store.count_followers)
+        headers = headers_for("/ap/followers", header_rules(self.config))
+        return InboxResponse.json(
+            200,
+            build_followers(self.config, total),
+            AP_TYPE,
+            tuple((k, v) for k, v in headers if k.lower() != "content-type"),
+        )
+
+    async def _health(self) -> InboxResponse:
+        try:
+            await asyncio.to_thread(self.store.count_followers)
+        except Exception as exc:  # any store failure means "not healthy"
+            log.warning("store unreachable: %s", exc)
+            return InboxResponse.json(503, {"status": "unhealthy", "store": str(exc)[:200]})
+        stats = await asyncio.to_thread(self.store.queue_stats)
+        return InboxResponse.json(
+            200,
+            {
+                "status": "ok",
+                "store": "ok",
+                "queue": {"pending": stats.pending, "dead": stats.dead},
+            },
+        )
+
+    async def _post(self, request: InboxRequest) -> InboxResponse:
+        content_type = request.header("content-type") or ""
+        if not is_activity_media_type(content_type):
+            return InboxResponse.error(415, "expected application/activity+json")
+        if len(request.body) > self.options.max_body:
+            return InboxResponse.error(413, f"bodies over {self.options.max_body} bytes refused")
+        try:
+            activity: Any = json.loads(request.body)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return InboxResponse.error(400, "the body is not JSON")
+        if not isinstance(activity, dict):
+            return InboxResponse.error(400, "the body is not a JSON object")
+        now = self.now()
+        verified = await verify_request(
+            request.method,
+            request.target,
+            request.headers,
+            request.body,
+            public_host=self.public_host,
+            public_scheme=self.public_scheme,
+            fetch_key=self.keys,
+            now=now,
+        )
+        if not verified.ok:
+            accepted = self._gone_self_delete(activity, verified.gone_status, verified.key_id)
+            if accepted is not None:
+                return accepted
+            log.info(
+                "refused %s from %s: %s",
+                activity.get("type"),
+                activity.get("actor"),
+                verified.reason,
+            )
+            return InboxResponse.error(verified.status, verified.reason)
+        problem = check_shape(activity)
+        if problem is not None:
+            return InboxResponse.error(400, problem)
+        if await asyncio.to_thread(self.store.is_blocked, verified.owner):
+            return InboxResponse(202)  # dropped without a word, as Mastodon does for blocks
+        outcome = await self.handler.handle(activity, verified.owner, now)
+        log.info(
+            "%s %s from %s: %s",
+            outcome.status,
+            activity.get("type"),
+            verified.owner,
+            outcome.effect,
+        )
+        if outcome.queued:
+            self.sender.wake.set()
+        if outcome.status >= 400:
+            return InboxResponse.error(outcome.status, outcome.effect)
+        return InboxResponse(outcome.status)
+
+    def _gone_self_delete(
+        self, activity: dict[str, Any], gone: int | None, key_id: str
+    ) -> InboxResponse | None:
+        """A deleted account's Delete of itself, whose key now answers 410: accept it without
+        a signature we could check; a 404 proves nothing (spec §4.4, the SWICG report).
+        The gone key must be the actor's own (`actor#…` or GoToSocial's `actor/main-key`):
+        any other URL answering 410 would let anyone delete any follower."""
+        actor = activity.get("actor")
+        target = activity.get("object")
+        target_id = target.get("id") if isinstance(target, dict) else target
+        if activity.get("type") != "Delete" or gone != 410 or target_id != actor:
+            return None
+        if not isinstance(activity.get("id"), str) or not isinstance(actor, str):
+            return None
+        if urldefrag(key_id).url != actor and not key_id.startswith(actor.rstrip("/") + "/"):
+            return None
+        with self.store.transaction():
+            if self.store.mark_seen(str(activity["id"]), self.now()):
+                self.store.remove_follower(str(actor))
+                self.store.remove_actor_interactions(str(actor))
+        log.info("accepted the self-Delete of %s (its key is gone)", actor)
+        return InboxResponse(202)
+
+    async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
+        """A deploy finished: read the live site's objects and publish what changed."""
+        from fedipress.publish import live_reader, load_live_objects, queue_changes
+
+        if not self.options.deploy_secret:
+            return InboxResponse.error(404, "the deploy hook is off (set FEDIPRESS_DEPLOY_SECRET)")
+        if not deploy_request_authentic(request, self.options.deploy_secret):
+            return InboxResponse.error(401, "bad or missing deploy hook signature")
+        try:
+            live = await load_live_objects(self.config, live_reader(self.fetcher))
+        except FedipressError as exc:
+            return InboxResponse.error(502, exc.message)
+        result = await asyncio.to_thread(queue_changes, self.config, self.store, live, self.now())
+        if result.queued:
+            self.sender.wake.set()
+        return InboxResponse.json(
+            202,
+            {
+                "created": result.created,
+                "updated": result.updated,
+                "deleted": result.deleted,
+                "recorded": result.recorded,
+                "queued": result.queued,
+            },
+        )
+
+    async def _fetch_actor(self, url: str) -> dict[str, Any] | None:
+        result = await self.fetcher.fetch_json(url)
+        return result.document if result.document is not None else None

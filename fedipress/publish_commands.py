@@ -1,0 +1,178 @@
+"""CLI commands for publishing to followers: `publish`, `deliver`, `deliveries`."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+
+from fedipress.cli import Verbosity, _require_site, handle_errors, site_argument, verbosity_options
+
+
+def _service(site: Path):  # type: ignore[no-untyped-def]
+    from fedipress.inbox.setup import InboxSetup, open_inbox
+
+    _require_site(site)
+    return open_inbox(InboxSetup(site))
+
+
+async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+    """Send what is due; a progress line on a terminal. Returns (done, retrying, dead)."""
+    show = not verbosity.quiet and sys.stderr.isatty()
+
+    def progress(sent: int) -> None:
+        if show:
+            sys.stderr.write(f"\rdelivered {sent}")
+            sys.stderr.flush()
+
+    outcomes = await service.sender.drain(progress=progress)
+    if show:
+        sys.stderr.write("\r\033[K")
+    done = sum(o.verdict == "done" for o in outcomes)
+    dead = sum(o.verdict in ("dead", "gone") for o in outcomes)
+    return done, len(outcomes) - done - dead, dead
+
+
+@click.command()
+@verbosity_options
+@site_argument
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The built site to publish from (default: SITE/_site).",
+)
+@click.option(
+    "--from",
+    "from_url",
+    metavar="URL",
+    help="Read the published objects from the live site at URL instead.",
+)
+@click.option(
+    "--backfill",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="On the first publish, also send the newest N existing posts.",
+)
+@click.option("--no-deliver", is_flag=True, help="Only queue; `fedipress deliver` sends.")
+@click.pass_obj
+@handle_errors
+def publish(
+    verbosity: Verbosity,
+    site: Path,
+    output: Path | None,
+    from_url: str | None,
+    backfill: int,
+    no_deliver: bool,
+) -> None:
+    """Send new, edited and removed posts to every follower: Create, Update, Delete."""
+    from fedipress.publish import live_reader, load_live_objects, output_reader, queue_changes
+
+    service = _service(site)
+    config = service.config
+
+    async def run() -> str:
+        try:
+            if from_url:
+                read = _rebased(live_reader(service.fetcher), config.base_url, from_url)
+            else:
+                read = output_reader(config, output or site / "_site")
+            live = await load_live_objects(config, read)
+            result = await asyncio.to_thread(
+                queue_changes, config, service.store, live, datetime.now(UTC), backfill
+            )
+            line = (
+                f"{result.created} new, {result.updated} edited, {result.deleted} removed"
+                + (f", {result.recorded} recorded without sending" if result.recorded else "")
+                + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
+            )
+            if not no_deliver and result.queued:
+                done, retrying, dead = await _drain(service, verbosity)
+                line += f"; {done} delivered, {retrying} to retry, {dead} failed"
+            return line
+        finally:
+            await service.aclose()
+
+    message = asyncio.run(run())
+    if not verbosity.quiet:
+        click.echo(message)
+
+
+def _rebased(read, base_url: str, from_url: str):  # type: ignore[no-untyped-def]
+    """Read documents named by their real ids from another address (a deploy preview)."""
+    base = base_url.rstrip("/")
+    other = from_url.rstrip("/")
+
+    async def reader(url: str):  # type: ignore[no-untyped-def]
+        return await read(other + url[len(base) :] if url.startswith(base) else url)
+
+    return reader
+
+
+@click.command()
+@verbosity_options
+@site_argument
+@click.option("--loop", is_flag=True, help="Keep running and send as rows come due.")
+@click.pass_obj
+@handle_errors
+def deliver(verbosity: Verbosity, site: Path, loop: bool) -> None:
+    """Send the queued deliveries that are due (once, or --loop until Ctrl-C)."""
+    service = _service(site)
+
+    async def run() -> str:
+        try:
+            if not loop:
+                done, retrying, dead = await _drain(service, verbosity)
+                return f"{done} delivered, {retrying} to retry, {dead} failed"
+            stop = asyncio.Event()
+            asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+            await service.sender.run(stop)
+            return "stopped"
+        finally:
+            await service.aclose()
+
+    message = asyncio.run(run())
+    if not verbosity.quiet:
+        click.echo(message)
+
+
+@click.command()
+@verbosity_options
+@site_argument
+@click.option("--state", type=click.Choice(["pending", "done", "dead"]), help="Only this state.")
+@click.option(
+    "--limit", type=click.IntRange(1), default=50, show_default=True, help="How many rows to show."
+)
+@click.option("--retry-dead", is_flag=True, help="Make every dead delivery pending again.")
+@click.pass_obj
+@handle_errors
+def deliveries(
+    verbosity: Verbosity, site: Path, state: str | None, limit: int, retry_dead: bool
+) -> None:
+    """Show the delivery queue: counts, and the latest rows with their last error."""
+    import os
+
+    from fedipress.federation.store import open_store
+    from fedipress.inbox.setup import DATABASE_ENV
+
+    _require_site(site)
+    store = open_store(os.environ.get(DATABASE_ENV) or None, site)
+    if retry_dead:
+        count = store.retry_dead(now=datetime.now(UTC))
+        click.echo(f"{count} dead deliveries are pending again")
+    stats = store.queue_stats()
+    click.echo(f"pending {stats.pending}, done {stats.done}, dead {stats.dead}")
+    for row in store.list_deliveries(state=state, limit=limit):  # type: ignore[arg-type]
+        status = row.last_status if row.last_status is not None else "-"
+        line = f"{row.state:7} {row.attempts:2}x {status!s:>4} {row.inbox_url}  {row.activity_id}"
+        if row.state == "pending":
+            line += f"  next {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
+        if row.last_error and verbosity.verbose:
+            line += f"\n    {row.last_error[:200]}"
+        click.echo(line)

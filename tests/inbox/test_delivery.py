@@ -1,0 +1,332 @@
+"""Outbound delivery: the retry policy on values, and the Sender against real loopback servers
+(the fake remote with scripted answers, and a server that never answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from fedipress.federation.delivery import RetryPolicy, Sender, parse_retry_after
+from fedipress.federation.keys import RSAPrivateKey, SigningKey
+from fedipress.federation.store import Follower
+from tests.inbox.harness import ACTOR, BLOG, Clock, Database, Inbox, verify_blog_request
+from tests.inbox.remote import AS, RemoteServer, Reply, silent_server
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+POLICY = RetryPolicy()
+
+
+class FixedRandom(random.Random):
+    """A random source that always draws `value`: the jitter's bounds, exactly."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+# --- RetryPolicy (pure) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "verdict"),
+    [
+        (200, "done"),
+        (202, "done"),
+        (204, "done"),
+        (410, "gone"),
+        (400, "dead"),
+        (403, "dead"),
+        (404, "dead"),
+        (422, "dead"),
+        (401, "retry"),  # Mastodon retries these three 4xx (delivery_worker.rb)
+        (408, "retry"),
+        (429, "retry"),
+        (500, "retry"),
+        (502, "retry"),
+        (503, "retry"),
+        (501, "dead"),
+        (None, "retry"),  # no response at all: timeout, refused connection
+    ],
+)
+def test_retry_policy_verdict__by_status(status: int | None, verdict: str) -> None:
+    assert POLICY.verdict(status) == verdict
+
+
+def test_retry_policy_next_attempt__grows_within_jitter_bounds() -> None:
+    low, high = [], []
+    for attempts in range(1, 9):
+        # Given the smallest and the largest jitter draw
+        earliest = POLICY.next_attempt(attempts, NOW, NOW, rng=FixedRandom(0.0))
+        latest = POLICY.next_attempt(attempts, NOW, NOW, rng=FixedRandom(0.999999))
+        assert earliest is not None and latest is not None
+        # Then the delay is base * factor**(n-1) (capped), plus at most 25 % of it
+        expected = min(timedelta(seconds=30) * 2.5 ** (attempts - 1), timedelta(hours=12))
+        assert earliest - NOW == expected
+        assert expected < latest - NOW <= expected * 1.25
+        low.append(earliest - NOW)
+        high.append(latest - NOW)
+    assert low == sorted(low) and len(set(low)) == len(low)  # strictly growing
+    assert low[0] == timedelta(seconds=30) and high[-1] <= timedelta(hours=15)
+    # And a real random source stays within the same bounds
+    rng = random.Random(7)
+    for attempts in range(1, 9):
+        when = POLICY.next_attempt(attempts, NOW, NOW, rng=rng)
+        assert when is not None and low[attempts - 1] <= when - NOW <= high[attempts - 1]
+
+
+def test_retry_policy_next_attempt__honours_retry_after_within_a_day() -> None:
+    # Given a Retry-After longer than the backoff
+    when = POLICY.next_attempt(1, NOW, NOW, timedelta(hours=2), rng=FixedRandom(0.0))
+    assert when == NOW + timedelta(hours=2)
+    # Given one shorter than the backoff: the backoff wins
+    when = POLICY.next_attempt(3, NOW, NOW, timedelta(seconds=1), rng=FixedRandom(0.0))
+    assert when == NOW + timedelta(seconds=187.5)
+    # Given an absurd one: capped at a day
+    when = POLICY.next_attempt(1, NOW, NOW, timedelta(days=30), rng=FixedRandom(0.0))
+    assert when == NOW + timedelta(days=1)
+
+
+def test_parse_retry_after__seconds_and_http_dates() -> None:
+    assert parse_retry_after("120", NOW) == timedelta(seconds=120)
+    assert parse_retry_after(" 0 ", NOW) == timedelta(0)
+    assert parse_retry_after("Sat, 28 Nov 2026 12:05:00 GMT", NOW) == timedelta(minutes=5)
+    assert parse_retry_after("Sat, 28 Nov 2026 11:00:00 GMT", NOW) == timedelta(0)  # past
+    assert parse_retry_after("soon", NOW) is None
+    assert parse_retry_after("-5", NOW) is None
+    assert parse_retry_after("", NOW) is None
+    assert parse_retry_after(None, NOW) is None
+
+
+def test_retry_policy__gives_up_after_about_three_days() -> None:
+    # Given a delivery that fails at every attempt, retried when the policy says
+    now, attempts = NOW, 0
+    while True:
+        attempts += 1
+        when = POLICY.next_attempt(attempts, NOW, now, rng=random.Random(attempts))
+        if when is None:
+            break
+        assert when > now
+        now = when
+    # Then it is given up after about three days (Mastodon: ≈2.6 days, spec §6.2)
+    assert timedelta(days=3) <= now - NOW <= timedelta(days=3, hours=12)
+    assert 10 <= attempts <= 20
+    # And a delivery queued three days ago gets no further attempt
+    assert POLICY.next_attempt(1, NOW - timedelta(days=3), NOW) is None
+    assert POLICY.next_attempt(1, NOW - timedelta(days=2), NOW) is not None
+
+
+# --- Sender against loopback servers -----------------------------------------------------------
+
+
+@dataclass
+class Senders:
+    """Makes Senders over real stores, signed with the blog key, on a shared test clock."""
+
+    blog_key: RSAPrivateKey
+    clock: Clock = field(default_factory=Clock)
+    made: list[Sender] = field(default_factory=list)
+
+    def __call__(self, store: Any, **options: Any) -> Sender:
+        sender = Sender(
+            store,
+            SigningKey(f"{ACTOR}#main-key", self.blog_key),
+            f"{BLOG}/",
+            allow_private=True,
+            now=self.clock,
+            **options,
+        )
+        self.made.append(sender)
+        return sender
+
+
+@pytest.fixture
+async def senders(blog_key: RSAPrivateKey) -> AsyncIterator[Senders]:
+    made = Senders(blog_key)
+    yield made
+    for sender in made.made:
+        await sender.aclose()
+
+
+def queue(db: Database, inbox: str, n: int = 1, now: datetime | None = None) -> str:
+    """Queue a Create for `inbox`; returns the delivery id."""
+    activity_id = f"{ACTOR}#create/{n}"
+    body = json.dumps({"@context": AS, "id": activity_id, "type": "Create", "actor": ACTOR})
+    db.store.enqueue(activity_id, [inbox], body, now or datetime.now(UTC))
+    (delivery,) = [d for d in db.store.list_deliveries() if d.activity_id == activity_id]
+    return delivery.id
+
+
+@pytest.mark.anyio
+async def test_sender__500_is_retried_and_recovers(
+    database: Database, remote: RemoteServer, senders: Senders
+) -> None:
+    sender, clock = senders(database.store), senders.clock
+    # Given an inbox that fails once with 500, then works
+    inbox = remote.script("/users/alice/inbox", Reply(500), Reply(202))
+    delivery_id = queue(database, inbox)
+    # When the sender drains the queue
+    (first,) = await sender.drain()
+    # Then it is kept for a retry, later (≥ 30 s), not lost
+    assert (first.status, first.verdict) == (500, "retry")
+    row = database.store.get_delivery(delivery_id)
+    assert row is not None and (row.state, row.attempts, row.last_status) == ("pending", 1, 500)
+    assert row.next_attempt_at >= clock() + timedelta(seconds=29)
+    assert await sender.drain() == []  # not due yet
+    # When the retry is due
+    clock.offset = row.next_attempt_at - datetime.now(UTC) + timedelta(seconds=1)
+    (second,) = await sender.drain()
+    # Then it is delivered, signed each time, with the same body
+    assert (second.status, second.verdict) == (202, "done")
+    row = database.store.get_delivery(delivery_id)
+    assert row is not None and (row.state, row.attempts) == ("done", 2)
+    sent = remote.posts("/users/alice/inbox")
+    assert len(sent) == 2 and sent[0].body == sent[1].body
+    assert (
+        await verify_blog_request(sent[1], remote, senders.blog_key, clock()) == f"{ACTOR}#main-key"
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "retry_after", ["3600", (NOW + timedelta(hours=1)).strftime("%a, %d %b %Y %H:%M:%S GMT")]
+)
+async def test_sender__429_honours_retry_after(
+    senders: Senders, sqlite_db: Database, remote: RemoteServer, retry_after: str
+) -> None:
+    send, clock = senders(sqlite_db.store), senders.clock
+    clock.offset = NOW - datetime.now(UTC)  # the HTTP date is an hour after NOW
+    # Given an inbox that answers 429 with Retry-After of an hour (as seconds or a date)
+    inbox = remote.script("/inbox", Reply(429, (("retry-after", retry_after),)))
+    delivery_id = queue(sqlite_db, inbox, now=clock())
+    # When the sender drains the queue
+    (outcome,) = await send.drain()
+    # Then the next attempt waits the hour (the backoff alone would be ≤ 37.5 s)
+    assert (outcome.status, outcome.verdict) == (429, "retry")
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and row.state == "pending"
+    wait = row.next_attempt_at - clock()
+    assert timedelta(minutes=59) <= wait <= timedelta(hours=1)
+
+
+@pytest.mark.anyio
+async def test_sender__410_from_a_personal_inbox_removes_the_follower(inbox: Inbox) -> None:
+    remote, store = inbox.remote, inbox.store
+    now = datetime.now(UTC)
+    # Given carol (personal inbox answers 410) and dave (his shared inbox answers 410)
+    for name, shared in (("carol", None), ("dave", f"{remote.base}/dave-shared")):
+        actor = remote.actor_id(name)
+        follower = Follower(
+            actor, remote.inbox(name), shared, None, f"{actor}#f", "accepted", now, now
+        )
+        store.upsert_follower(follower)
+    remote.script("/users/carol/inbox", Reply(410))
+    remote.script("/dave-shared", Reply(410))
+    queue(inbox.db, remote.inbox("carol"), 1)
+    queue(inbox.db, f"{remote.base}/dave-shared", 2)
+    # When the sender delivers to both
+    outcomes = await inbox.service.sender.drain()
+    # Then both deliveries stop; carol's account is gone, a shared inbox speaks for nobody
+    assert sorted(o.verdict for o in outcomes) == ["gone", "gone"]
+    assert store.get_follower(remote.actor_id("carol")) is None
+    assert store.get_follower(remote.actor_id("dave")) is not None
+    assert {d.state for d in store.list_deliveries()} == {"dead"}
+
+
+@pytest.mark.anyio
+async def test_sender__400_is_dead_at_once(
+    senders: Senders, sqlite_db: Database, remote: RemoteServer
+) -> None:
+    send = senders(sqlite_db.store)
+    # Given an inbox that refuses the activity as malformed
+    delivery_id = queue(sqlite_db, remote.script("/inbox", Reply(400, body=b"bad")))
+    # When the sender drains the queue
+    (outcome,) = await send.drain()
+    # Then the delivery is dead after one attempt, with the answer kept
+    assert (outcome.status, outcome.verdict) == (400, "dead")
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and (row.state, row.attempts, row.last_error) == ("dead", 1, "bad")
+    assert len(remote.posts()) == 1
+
+
+@pytest.mark.anyio
+async def test_sender__a_server_that_never_answers_times_out_and_is_retried(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    send, clock = senders(sqlite_db.store, timeout=httpx.Timeout(0.3)), senders.clock
+    with silent_server() as base:
+        # Given an inbox whose server accepts the connection and never answers
+        delivery_id = queue(sqlite_db, f"{base}/inbox")
+        # When the sender drains the queue
+        (outcome,) = await send.drain()
+    # Then the attempt times out and is retried later
+    assert (outcome.status, outcome.verdict) == (None, "retry")
+    assert "Timeout" in outcome.error
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and row.state == "pending" and row.attempts == 1
+    assert row.next_attempt_at > clock()
+
+
+@pytest.mark.anyio
+async def test_sender__limits_concurrent_requests_per_host(
+    senders: Senders, sqlite_db: Database, remote: RemoteServer
+) -> None:
+    send = senders(sqlite_db.store, per_host=2)
+    # Given six deliveries to one slow host
+    for n in range(6):
+        queue(sqlite_db, remote.script(f"/users/u{n}/inbox", Reply(202, delay=0.1)), n)
+    # When the sender drains the queue
+    outcomes = await send.drain()
+    # Then all are delivered, never more than two at a time
+    assert [o.verdict for o in outcomes] == ["done"] * 6
+    assert len(remote.posts()) == 6
+    assert remote.max_active == 2
+
+
+class QueuesDuringTheLastClaim:
+    """A real store, except that the drain's final, empty claim is followed at once by a new
+    row and a wake-up: an inbox request queueing an Accept while the sender is draining."""
+
+    def __init__(self, db: Database, inbox: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.db, self.inbox, self.loop = db, inbox, loop
+        self.sender: Sender | None = None
+        self.raced = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db.store, name)
+
+    def claim_due(self, *args: Any) -> Any:
+        claimed = self.db.store.claim_due(*args)
+        if not claimed and not self.raced and self.sender is not None:
+            self.raced = True
+            queue(self.db, self.inbox)
+            self.loop.call_soon_threadsafe(self.sender.wake.set)
+        return claimed
+
+
+@pytest.mark.anyio
+async def test_sender_run__a_wake_during_a_drain_is_not_lost(
+    sqlite_db: Database, remote: RemoteServer, senders: Senders
+) -> None:
+    # Given a running sender, and a row queued (with a wake-up) just as a drain ends
+    store = QueuesDuringTheLastClaim(sqlite_db, remote.inbox("alice"), asyncio.get_running_loop())
+    sender = store.sender = senders(store)
+    stop = asyncio.Event()
+    task = asyncio.create_task(sender.run(stop, idle=5.0))
+    try:
+        # Then the row goes out at once, not after the 5 s idle wait
+        await remote.wait_for_posts(1, "/users/alice/inbox", timeout=1.5)
+        assert store.raced
+    finally:
+        stop.set()
+        await task

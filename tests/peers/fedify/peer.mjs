@@ -1,0 +1,339 @@
+// A real ActivityPub peer built on Fedify, for fedipress's integration tests.
+//
+//   node peer.mjs --port 0 [--authorized-fetch]
+//
+// Hosts one Fedify actor, Person "alice" (/users/alice), with a personal inbox
+// (/users/alice/inbox) and a shared inbox (/inbox), and a JSON control API under
+// /control/ on the same port. Prints "peer listening on http://127.0.0.1:PORT" once ready.
+// Only loopback addresses are ever contacted: every other URL is refused (and logged).
+// See README.md for the control API.
+
+import { AsyncLocalStorage } from "node:async_hooks";
+import { createServer } from "node:http";
+import { parseArgs } from "node:util";
+import {
+  Activity,
+  Endpoints,
+  Follow,
+  MemoryKvStore,
+  Person,
+  Undo,
+  createFederation,
+  generateCryptoKeyPair,
+  isActor,
+} from "@fedify/fedify";
+import { configure, getConsoleSink } from "@logtape/logtape";
+
+// Fedify 1.6 declares Node >= 22 and is the first release with RFC 9421 and double-knocking
+// (1.5 signs draft-cavage only). On Node 20 the one gap our paths hit is
+// ArrayBuffer.prototype.transfer (ES2024), which byte-encodings calls when Fedify encodes a
+// Multikey. It is called lazily, so defining it here, after the imports, is early enough.
+if (typeof ArrayBuffer.prototype.transfer !== "function") {
+  Object.defineProperty(ArrayBuffer.prototype, "transfer", {
+    configurable: true,
+    writable: true,
+    value: function transfer(newLength = this.byteLength) {
+      const copy = new ArrayBuffer(newLength);
+      new Uint8Array(copy).set(new Uint8Array(this, 0, Math.min(newLength, this.byteLength)));
+      structuredClone(this, { transfer: [this] }); // detach the source, as transfer() does
+      return copy;
+    },
+  });
+}
+
+const { values: args } = parseArgs({
+  options: {
+    port: { type: "string", default: "0" },
+    "authorized-fetch": { type: "boolean", default: false },
+  },
+});
+
+// Fedify logs through LogTape; show its warnings and errors (debug with FEDIFY_PEER_LOG=debug)
+// on stderr, which the Python harness collects for failure messages.
+await configure({
+  contextLocalStorage: new AsyncLocalStorage(),
+  // Everything to stderr: stdout carries only the "peer listening" line.
+  sinks: {
+    console: getConsoleSink({
+      console: { ...console, log: console.error, info: console.error, debug: console.error },
+    }),
+  },
+  loggers: [
+    { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["console"] },
+    { category: "fedify", lowestLevel: process.env.FEDIFY_PEER_LOG ?? "warning", sinks: ["console"] },
+  ],
+});
+
+// --- what the peer sent: every request Fedify (or its document loader) made -----------------
+
+/** @type {object[]} */
+const sent = [];
+const LOOPBACK = new Set(["127.0.0.1", "localhost", "[::1]"]);
+const realFetch = globalThis.fetch;
+
+function signatureScheme(headers) {
+  if (headers.has("signature-input")) return "rfc9421";
+  if (headers.has("signature")) return "draft-cavage";
+  return "none";
+}
+
+// Fedify 1.6's doubleKnock() and its document loader call the global fetch at call time, so
+// wrapping it here sees every attempt, including both knocks of a double knock.
+globalThis.fetch = async function loggedFetch(input, init) {
+  const request = new Request(input, init);
+  const entry = {
+    method: request.method,
+    url: request.url,
+    scheme: signatureScheme(request.headers),
+    status: null,
+    error: null,
+    response: null,
+  };
+  sent.push(entry);
+  if (!LOOPBACK.has(new URL(request.url).hostname)) {
+    entry.error = "refused: the test peer only contacts loopback addresses";
+    throw new TypeError(`${entry.error} (${request.url})`);
+  }
+  try {
+    const response = await realFetch(request);
+    entry.status = response.status;
+    if (response.status >= 300) {
+      entry.response = (await response.clone().text()).slice(0, 500);
+    }
+    return response;
+  } catch (error) {
+    entry.error = String(error?.cause ?? error);
+    throw error;
+  }
+};
+
+// --- the Fedify federation ------------------------------------------------------------------
+
+const IDENTIFIER = "alice";
+// RSA signs HTTP requests (draft-cavage and RFC 9421 alike, in Fedify 1.6); Ed25519 signs
+// Object Integrity Proofs (FEP-8b32), which Fedify adds to every activity it sends when it has
+// such a key, as Fedify-based servers (Hollo, Ghost) do.
+// generateCryptoKeyPair() makes 4096-bit RSA keys, which take up to seconds to generate; 2048
+// bits, what Mastodon uses, starts the peer faster.
+const rsaKeyPair = await crypto.subtle.generateKey(
+  {
+    name: "RSASSA-PKCS1-v1_5",
+    modulusLength: 2048,
+    publicExponent: new Uint8Array([1, 0, 1]),
+    hash: "SHA-256",
+  },
+  true,
+  ["sign", "verify"],
+);
+const keyPairs = [rsaKeyPair, await generateCryptoKeyPair("Ed25519")];
+
+const federation = createFederation({
+  kv: new MemoryKvStore(),
+  // The peer and the servers under test all live on 127.0.0.1; Fedify refuses private
+  // addresses by default (SSRF protection). This also forbids a custom document loader.
+  allowPrivateAddress: true,
+});
+
+/** Follows alice sent, by id, so they can be served and undone. */
+const follows = new Map();
+/** Inbox requests in arrival order, see README.md for the fields. */
+const received = [];
+
+const actorDispatcher = federation
+  .setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
+    if (identifier !== IDENTIFIER) return null;
+    const keys = await ctx.getActorKeyPairs(identifier);
+    return new Person({
+      id: ctx.getActorUri(identifier),
+      preferredUsername: identifier,
+      name: "Alice (Fedify test peer)",
+      summary: "A Fedify actor that fedipress's tests follow and unfollow with.",
+      inbox: ctx.getInboxUri(identifier),
+      endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
+      publicKey: keys[0].cryptographicKey,
+      assertionMethods: keys.map((key) => key.multikey),
+    });
+  })
+  .setKeyPairsDispatcher((ctx, identifier) => (identifier === IDENTIFIER ? keyPairs : []));
+
+if (args["authorized-fetch"]) {
+  // Like Mastodon's secure mode: the actor is served only to signed GETs whose key
+  // Fedify can fetch and verify.
+  actorDispatcher.authorize((ctx, identifier, signedKey, signedKeyOwner) => signedKeyOwner != null);
+}
+
+federation.setObjectDispatcher(Follow, "/follows/{id}", (ctx, values) => {
+  return follows.get(ctx.getObjectUri(Follow, values).href) ?? null;
+});
+
+federation
+  .setInboxListeners("/users/{identifier}/inbox", "/inbox")
+  // Listeners are looked up along the class hierarchy: Activity catches every type.
+  // Fedify calls a listener only after it verified the request (HTTP Signatures, either
+  // draft-cavage or RFC 9421, or an Object Integrity Proof).
+  .on(Activity, async (ctx, activity) => {
+    const record = received.find((r) => r.request === ctx.data?.request);
+    if (record == null) return;
+    record.listener = true;
+    record.type = activity.constructor.typeId?.href?.split("#").pop() ?? record.type;
+    record.id = activity.id?.href ?? null;
+    record.actor = activity.actorId?.href ?? null;
+    record.object = activity.objectId?.href ?? null;
+  })
+  .onError((ctx, error) => {
+    console.error("inbox listener error:", error);
+  });
+
+// --- control API ----------------------------------------------------------------------------
+
+function json(status, body) {
+  return new Response(JSON.stringify(body, null, 2), {
+    status,
+    headers: { "Content-Type": "application/json" },
+  });
+}
+
+async function lookupActor(ctx, url) {
+  const actor = await ctx.lookupObject(url);
+  if (actor == null || !isActor(actor)) {
+    throw new Error(`no actor at ${url} (Fedify's lookupObject gave ${actor?.constructor?.name ?? "null"})`);
+  }
+  if (actor.inboxId == null) throw new Error(`actor ${url} has no inbox`);
+  return actor;
+}
+
+async function send(ctx, recipient, activity) {
+  try {
+    // Follow and Undo go to the personal inbox, as Mastodon sends them (spec §3.1).
+    await ctx.sendActivity({ identifier: IDENTIFIER }, recipient, activity);
+    return { delivered: true, error: null };
+  } catch (error) {
+    return { delivered: false, error: String(error?.message ?? error) };
+  }
+}
+
+async function handleControl(request, ctx) {
+  const path = new URL(request.url).pathname;
+  if (request.method === "GET" && path === "/control/received") {
+    return json(200, received.map(({ request: _r, ...record }) => record));
+  }
+  if (request.method === "GET" && path === "/control/log") return json(200, sent);
+  if (request.method === "GET" && path === "/control/actor") {
+    return json(200, { actor: ctx.getActorUri(IDENTIFIER).href });
+  }
+  if (request.method !== "POST" || !["/control/follow", "/control/unfollow"].includes(path)) {
+    return json(404, { error: `no control route ${request.method} ${path}` });
+  }
+  let target;
+  try {
+    target = new URL((await request.json()).actor).href;
+  } catch {
+    return json(400, { error: 'expected a JSON body {"actor": "<actor URL>"}' });
+  }
+  let recipient;
+  try {
+    recipient = await lookupActor(ctx, target);
+  } catch (error) {
+    return json(502, { error: String(error?.message ?? error) });
+  }
+  const alice = ctx.getActorUri(IDENTIFIER);
+  if (path === "/control/follow") {
+    const id = ctx.getObjectUri(Follow, { id: crypto.randomUUID() });
+    const follow = new Follow({ id, actor: alice, object: recipient.id });
+    follows.set(id.href, follow);
+    const result = await send(ctx, recipient, follow);
+    return json(200, { ...result, activity: await follow.toJsonLd({ contextLoader: ctx.contextLoader }) });
+  }
+  const follow = [...follows.values()].reverse().find((f) => f.objectId?.href === recipient.id?.href);
+  if (follow == null) return json(409, { error: `alice has not followed ${target}` });
+  const undo = new Undo({
+    id: new URL(`#undo/${crypto.randomUUID()}`, follow.id),
+    actor: alice,
+    object: follow,
+  });
+  const result = await send(ctx, recipient, undo);
+  return json(200, { ...result, activity: await undo.toJsonLd({ contextLoader: ctx.contextLoader }) });
+}
+
+// --- HTTP server: node:http <-> fetch API ---------------------------------------------------
+
+const INBOX_PATHS = new Map([
+  [`/users/${IDENTIFIER}/inbox`, "personal"],
+  ["/inbox", "shared"],
+]);
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function field(value) {
+  if (typeof value === "string") return value;
+  if (value && typeof value === "object" && typeof value.id === "string") return value.id;
+  return null;
+}
+
+async function handle(request, body) {
+  const url = new URL(request.url);
+  const ctx = federation.createContext(new URL(url.origin), {});
+  if (url.pathname.startsWith("/control/")) return handleControl(request, ctx);
+  const inbox = request.method === "POST" ? INBOX_PATHS.get(url.pathname) : undefined;
+  if (inbox === undefined) return federation.fetch(request, { contextData: {} });
+  // Record every inbox request, including the ones Fedify refuses (no listener runs then).
+  let raw = null;
+  try {
+    raw = JSON.parse(body.toString("utf8"));
+  } catch {
+    // stays null: Fedify answers 400
+  }
+  const record = {
+    request: {},
+    inbox,
+    status: null,
+    verified: false,
+    listener: false,
+    type: typeof raw?.type === "string" ? raw.type : null,
+    id: field(raw?.id),
+    actor: field(raw?.actor),
+    object: field(raw?.object),
+    scheme: signatureScheme(request.headers),
+    body: raw,
+    response: null,
+  };
+  received.push(record);
+  const response = await federation.fetch(request, { contextData: { request: record.request } });
+  record.status = response.status;
+  // Fedify 1.6 runs the listener before it checks that the signer owns the activity's
+  // actor (and answers 401 if not), so "verified" needs both the listener and a 2xx.
+  record.verified = record.listener && response.status >= 200 && response.status < 300;
+  if (!record.verified) record.response = (await response.clone().text()).slice(0, 500);
+  return response;
+}
+
+const server = createServer(async (req, res) => {
+  try {
+    const body = req.method === "GET" || req.method === "HEAD" ? null : await readBody(req);
+    const url = `http://${req.headers.host ?? `127.0.0.1:${server.address().port}`}${req.url}`;
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(req.headers)) {
+      headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+    }
+    const request = new Request(url, { method: req.method, headers, body });
+    const response = await handle(request, body ?? Buffer.alloc(0));
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    res.end(Buffer.from(await response.arrayBuffer()));
+  } catch (error) {
+    console.error("peer error:", error);
+    if (!res.headersSent) res.writeHead(500, { "Content-Type": "text/plain" });
+    res.end(String(error));
+  }
+});
+
+server.listen(Number(args.port), "127.0.0.1", () => {
+  console.log(`peer listening on http://127.0.0.1:${server.address().port}`);
+});
+
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => process.exit(0));
+}
