@@ -350,7 +350,7 @@ def keys_show(verbosity: Verbosity, site: Path) -> None:
 if __name__ == "__main__":  # `python -m fedipress.cli`: command modules must import this copy
     sys.modules.setdefault("fedipress.cli", sys.modules[__name__])
 
-from fedipress.inbox.commands import followers, inbox, interactions  # noqa: E402
+from fedipress.inbox.commands import blocks, followers, inbox, interactions  # noqa: E402
 from fedipress.publish_commands import deliver, deliveries, publish  # noqa: E402
 from fedipress.serve import serve  # noqa: E402
 
@@ -358,6 +358,7 @@ main.add_command(serve)
 main.add_command(inbox)
 main.add_command(followers)
 main.add_command(interactions)
+main.add_command(blocks)
 main.add_command(publish)
 main.add_command(deliver)
 main.add_command(deliveries)

@@ -20,7 +20,7 @@ from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
 from fedipress.federation.fetch import Fetcher
 from fedipress.federation.publishing import LiveObject, Planned, plan_publish
-from fedipress.federation.store.base import Store
+from fedipress.federation.store.base import PublishedObject, Store
 
 JSONObject = dict[str, Any]
 Reader = Callable[[str], Awaitable[JSONObject | None]]  # absolute URL -> document
@@ -93,6 +93,12 @@ async def load_live_objects(config: Config, read: Reader) -> list[LiveObject]:
         page_url = page.get("next")
 
 
+def _publishing_began(config: Config, now: datetime) -> PublishedObject:
+    """The record of a first publish: the outbox's id, never a post's, and 'deleted', so
+    plan_publish neither sends nor deletes it; it only makes the record non-empty."""
+    return PublishedObject(Urls(config).outbox(), "", "", None, "deleted", now, now)
+
+
 def queue_changes(
     config: Config, store: Store, live: list[LiveObject], now: datetime, backfill: int = 0
 ) -> PublishResult:
@@ -106,6 +112,10 @@ def queue_changes(
             known.update({row.object_id: row for row in batch})
             offset += len(batch)
         plans: list[Planned] = plan_publish(config, live, known, now, backfill=backfill)
+        if not known:
+            # Remember that publishing began, even on a site with no posts yet: else its
+            # first post would look like back catalogue, recorded and never sent.
+            store.put_published(_publishing_began(config, now))
         inboxes = store.follower_inboxes()
         for plan in plans:
             counts[plan.change] += 1

@@ -7,10 +7,16 @@ import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import click
 
 from fedipress.cli import Verbosity, _require_site, handle_errors, site_argument, verbosity_options
+from fedipress.errors import FedipressError
+
+if TYPE_CHECKING:
+    from fedipress.federation.store.base import Store
 
 
 def _service(site: Path):  # type: ignore[no-untyped-def]
@@ -79,7 +85,14 @@ def publish(
     async def run() -> str:
         try:
             if from_url:
-                read = _rebased(live_reader(service.fetcher), config.base_url, from_url)
+                # Each document's id must be the URL it is read from (the fetch path checks
+                # it, as Mastodon does), so only the site's own address can be read.
+                if urlsplit(from_url).netloc != urlsplit(config.base_url).netloc:
+                    raise FedipressError(
+                        f"--from {from_url} is not the site's address ({config.base_url})",
+                        hint="publish from the live site itself, or from a build with --output",
+                    )
+                read = live_reader(service.fetcher)
             else:
                 read = output_reader(config, output or site / "_site")
             live = await load_live_objects(config, read)
@@ -97,21 +110,11 @@ def publish(
             return line
         finally:
             await service.aclose()
+            service.store.close()  # an open PostgreSQL connection would outlive the command
 
     message = asyncio.run(run())
     if not verbosity.quiet:
         click.echo(message)
-
-
-def _rebased(read, base_url: str, from_url: str):  # type: ignore[no-untyped-def]
-    """Read documents named by their real ids from another address (a deploy preview)."""
-    base = base_url.rstrip("/")
-    other = from_url.rstrip("/")
-
-    async def reader(url: str):  # type: ignore[no-untyped-def]
-        return await read(other + url[len(base) :] if url.startswith(base) else url)
-
-    return reader
 
 
 @click.command()
@@ -136,6 +139,7 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool) -> None:
             return "stopped"
         finally:
             await service.aclose()
+            service.store.close()  # an open PostgreSQL connection would outlive the command
 
     message = asyncio.run(run())
     if not verbosity.quiet:
@@ -163,6 +167,15 @@ def deliveries(
 
     _require_site(site)
     store = open_store(os.environ.get(DATABASE_ENV) or None, site)
+    try:
+        _show_deliveries(store, verbosity, state, limit, retry_dead)
+    finally:
+        store.close()
+
+
+def _show_deliveries(
+    store: Store, verbosity: Verbosity, state: str | None, limit: int, retry_dead: bool
+) -> None:
     if retry_dead:
         count = store.retry_dead(now=datetime.now(UTC))
         click.echo(f"{count} dead deliveries are pending again")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fedipress.inbox.http import InboxRequest, InboxResponse
 from fedipress.inbox.service import InboxService
 
+SEND_BUDGET = 5.0  # seconds a serverless request spends sending what it queued
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -18,8 +21,12 @@ class InboxASGI:
     """Turns ASGI HTTP into InboxRequests; starts the delivery sender with the server
     (lifespan) or, when the host runs no lifespan, with the first request."""
 
-    def __init__(self, service: InboxService) -> None:
+    def __init__(self, service: InboxService, serverless: bool = False) -> None:
+        """`serverless`: the platform may freeze the process once a response is sent (Vercel),
+        so each request sends what it queued before answering, and no sender runs between
+        requests (as the Lambda adapter does)."""
         self.service = service
+        self.serverless = serverless
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -27,7 +34,8 @@ class InboxASGI:
             return
         if scope["type"] != "http":
             return
-        self.service.start_sender()
+        if not self.serverless:
+            self.service.start_sender()
         body = await _read_body(receive, self.service.options.max_body)
         if body is None:
             response = InboxResponse.error(413, "body too large")
@@ -42,6 +50,9 @@ class InboxASGI:
                 body=body,
             )
             response = await self.service.handle(request)
+            if self.serverless:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.service.sender.drain(), SEND_BUDGET)
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         raw.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": raw})
@@ -52,7 +63,8 @@ class InboxASGI:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self.service.start_sender()
+                if not self.serverless:
+                    self.service.start_sender()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.service.aclose()

@@ -27,7 +27,13 @@ _service: InboxService | None = None
 
 def request_from_event(event: Mapping[str, Any]) -> InboxRequest:
     """An InboxRequest from an HTTP API v2 / function URL event, or a REST API v1 event."""
-    headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
+    # REST API (1.0) events keep only the last of repeated headers in `headers`; all of them
+    # are in `multiValueHeaders`, joined here as HTTP API (2.0) events join them.
+    multi = event.get("multiValueHeaders")
+    if multi:
+        headers = {str(k): ", ".join(str(v) for v in vs) for k, vs in multi.items() if vs}
+    else:
+        headers = {str(k): str(v) for k, v in (event.get("headers") or {}).items()}
     if event.get("version") == "2.0" or "rawPath" in event:
         method = event["requestContext"]["http"]["method"]
         path = event.get("rawPath") or "/"

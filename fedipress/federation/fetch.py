@@ -525,6 +525,10 @@ class CachedKeyFetcher:
         while len(self._memory) > self._max_entries:
             del self._memory[next(iter(self._memory))]
 
+    def forget(self, key_id: str) -> None:
+        """Drop a key from both caches, e.g. after its actor sent an Update (key rotation)."""
+        self._forget(key_id)
+
     def _forget(self, key_id: str) -> None:
         self._memory.pop(key_id, None)
         if self._cache is not None:

@@ -158,6 +158,7 @@ class InboxHandler:
     store: Store
     settings: Settings
     fetch_document: DocumentFetch
+    forget_key: Callable[[str], None] | None = None  # also drops in-memory copies of a key
 
     @property
     def actor(self) -> str:
@@ -328,7 +329,11 @@ class InboxHandler:
             keys = key if isinstance(key, list) else [key]
             for entry in keys:
                 if isinstance(entry, dict) and entry.get("owner") == actor and entry.get("id"):
-                    self.store.delete_key(str(entry["id"]))  # refetched, verified, on next use
+                    # Refetched and verified on next use: a rotated key works at once.
+                    if self.forget_key is not None:
+                        self.forget_key(str(entry["id"]))
+                    else:
+                        self.store.delete_key(str(entry["id"]))
             follower = self.store.get_follower(actor)
             if follower is not None:
                 self.store.upsert_follower(

@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from fedipress.config import Config
@@ -26,6 +26,8 @@ from fedipress.federation.store.base import PublishedObject
 
 JSONObject = dict[str, Any]
 Change = Literal["create", "update", "delete", "record"]
+# An object without `published` sorts first; aware, so it compares with the other dates.
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class LiveObject:
 
     @property
     def published(self) -> datetime:
-        return _time(self.document.get("published")) or datetime.min
+        return _time(self.document.get("published")) or _NEVER
 
     @property
     def updated(self) -> datetime | None:
@@ -117,23 +119,26 @@ def plan_publish(
             if first and obj.id not in send_now:
                 plans.append(Planned("record", obj.id, None, _row(obj, obj.updated, None, now)))
                 continue
+            create = build_create(config, obj.document)
+            if previous is not None:
+                # Back after a Delete: `#create` went out before, and receivers (and our
+                # queue) drop an activity id they have seen.
+                create["id"] = f"{create['id']}-{obj.version}-{_cycle(previous)}"
             plans.append(
-                Planned(
-                    "create",
-                    obj.id,
-                    build_create(config, obj.document),
-                    _row(obj, obj.updated, now, now, previous),
-                )
+                Planned("create", obj.id, create, _row(obj, obj.updated, now, now, previous))
             )
         elif previous.version != obj.version:
             when = edit_time(obj.updated, previous.updated or _published(previous, obj), now)
             document = copy.deepcopy(obj.document)
             document["updated"] = _iso(when)
+            # From-and-to versions: an edit back to earlier text (A, B, C, B) still gets an
+            # id of its own, and the same change always gets the same id.
+            change = f"{previous.version[:8]}-{obj.version}"
             plans.append(
                 Planned(
                     "update",
                     obj.id,
-                    build_update(config, document, obj.version),
+                    build_update(config, document, change),
                     _row(obj, when, now, now, previous),
                 )
             )
@@ -144,7 +149,7 @@ def plan_publish(
                 Planned(
                     "delete",
                     object_id,
-                    build_delete(config, object_id, "Note", now),
+                    _delete(config, object_id, previous, now),
                     PublishedObject(
                         object_id,
                         previous.uid,
@@ -159,8 +164,21 @@ def plan_publish(
     return plans
 
 
+def _cycle(previous: PublishedObject) -> str:
+    """A short mark of a publish/delete cycle: it changes with each delivery of the object, so
+    a post deleted, restored and deleted again gets new activity ids each time."""
+    stamp = previous.last_delivered_at.isoformat() if previous.last_delivered_at else ""
+    return hashlib.sha256(f"{previous.version}{stamp}".encode()).hexdigest()[:8]
+
+
+def _delete(config: Config, object_id: str, previous: PublishedObject, now: datetime) -> JSONObject:
+    delete = build_delete(config, object_id, "Note", now)
+    delete["id"] = f"{delete['id']}-{_cycle(previous)}"
+    return delete
+
+
 def _published(previous: PublishedObject, obj: LiveObject) -> datetime:
-    return obj.published if obj.published != datetime.min else previous.first_published_at
+    return obj.published if obj.published != _NEVER else previous.first_published_at
 
 
 def _row(

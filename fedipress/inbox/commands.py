@@ -1,4 +1,5 @@
-"""CLI commands around the inbox: `inbox serve`, `followers ...`, `interactions ...`."""
+"""CLI commands around the inbox: `inbox serve`, `followers ...`, `interactions ...`,
+`blocks ...`."""
 
 from __future__ import annotations
 
@@ -8,11 +9,15 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from fedipress.cli import Verbosity, _require_site, handle_errors, site_argument, verbosity_options
 from fedipress.errors import FedipressError
+
+if TYPE_CHECKING:
+    from fedipress.federation.store.base import BlockKind
 
 
 def _now() -> datetime:
@@ -175,8 +180,8 @@ def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
 
 @followers.command("approve")
 @verbosity_options
-@site_argument
 @click.argument("actor")
+@site_argument
 @handle_errors
 def followers_approve(site: Path, actor: str) -> None:
     """Accept a pending follow request from ACTOR (an actor URL)."""
@@ -185,8 +190,8 @@ def followers_approve(site: Path, actor: str) -> None:
 
 @followers.command("reject")
 @verbosity_options
-@site_argument
 @click.argument("actor")
+@site_argument
 @handle_errors
 def followers_reject(site: Path, actor: str) -> None:
     """Reject a follow request from ACTOR."""
@@ -195,8 +200,8 @@ def followers_reject(site: Path, actor: str) -> None:
 
 @followers.command("remove")
 @verbosity_options
-@site_argument
 @click.argument("actor")
+@site_argument
 @handle_errors
 def followers_remove(site: Path, actor: str) -> None:
     """Remove a follower: they get a Reject, which ends the follow on Mastodon (spec §3.4)."""
@@ -253,8 +258,8 @@ def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
 
 @interactions.command("approve")
 @verbosity_options
-@site_argument
 @click.argument("reply_id")
+@site_argument
 @handle_errors
 def interactions_approve(site: Path, reply_id: str) -> None:
     """Approve a pending reply so it shows on the blog."""
@@ -263,9 +268,87 @@ def interactions_approve(site: Path, reply_id: str) -> None:
 
 @interactions.command("reject")
 @verbosity_options
-@site_argument
 @click.argument("reply_id")
+@site_argument
 @handle_errors
 def interactions_reject(site: Path, reply_id: str) -> None:
     """Delete a reply (pending or approved)."""
     click.echo(_set_reply_state(site, reply_id, approve=False))
+
+
+@click.group()
+def blocks() -> None:
+    """Block actors and domains: the inbox drops what they send."""
+
+
+def _block_target(value: str) -> tuple[BlockKind, str]:
+    """An actor URL blocks that actor; a bare host name blocks the domain and its subdomains."""
+    value = value.strip()
+    if value.startswith(("https://", "http://")):
+        return "actor", value
+    if not value or any(c in value for c in "/@ \t") or "." not in value:
+        raise FedipressError(
+            f"'{value}' is neither an actor URL nor a domain",
+            hint="give an actor URL (https://social.example/users/spammer) or a domain "
+            "(spam.example); for a handle, look up its actor URL first",
+        )
+    from fedipress.federation.store.sqlcore import normalize_host
+
+    return "domain", normalize_host(value)  # as the store keeps it: lower case, no port
+
+
+@blocks.command("add")
+@verbosity_options
+@click.argument("value")
+@site_argument
+@handle_errors
+def blocks_add(site: Path, value: str) -> None:
+    """Block VALUE: an actor URL, or a domain (its subdomains too)."""
+    kind, target = _block_target(value)
+    store = _store(site)
+    try:
+        added = store.add_block(kind, target, _now())
+        follows = kind == "actor" and store.get_follower(target) is not None
+    finally:
+        store.close()
+    click.echo(f"{'blocked' if added else 'already blocked'} {kind} {target}")
+    if follows:  # a block stops what they send, not what the blog sends them
+        click.echo(
+            f"note: they still follow; to end it: fedipress followers remove {target}", err=True
+        )
+
+
+@blocks.command("remove")
+@verbosity_options
+@click.argument("value")
+@site_argument
+@handle_errors
+def blocks_remove(site: Path, value: str) -> None:
+    """Lift the block of VALUE (as `blocks list` prints it)."""
+    kind, target = _block_target(value)
+    store = _store(site)
+    try:
+        removed = store.remove_block(kind, target)
+    finally:
+        store.close()
+    if not removed:
+        raise FedipressError(f"no block of {kind} '{target}'", hint="see: fedipress blocks list")
+    click.echo(f"unblocked {kind} {target}")
+
+
+@blocks.command("list")
+@verbosity_options
+@site_argument
+@click.pass_obj
+@handle_errors
+def blocks_list(verbosity: Verbosity, site: Path) -> None:
+    """List the blocked actors and domains."""
+    store = _store(site)
+    try:
+        rows = store.list_blocks()
+    finally:
+        store.close()
+    for block in rows:
+        click.echo(f"{block.kind:6} {block.value}  since {block.created_at:%Y-%m-%d}")
+    if not verbosity.quiet:
+        click.echo(f"{len(rows)} blocked", err=True)

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 
 from fedipress.inbox.http import InboxRequest
 
@@ -25,7 +26,9 @@ def _b64url(data: str) -> bytes:
     return base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
 
 
-def netlify_jws_valid(token: str, secret: str, body: bytes) -> bool:
+def netlify_jws_valid(token: str, secret: str, body: bytes, now: float | None = None) -> bool:
+    """Netlify's JWS for this body, signed with `secret`, and not expired (`exp`, in Unix
+    seconds, if present; `now` defaults to the current time)."""
     try:
         header_b64, payload_b64, signature_b64 = token.split(".")
         header = json.loads(_b64url(header_b64))
@@ -33,20 +36,28 @@ def netlify_jws_valid(token: str, secret: str, body: bytes) -> bool:
         signature = _b64url(signature_b64)
     except (ValueError, json.JSONDecodeError):
         return False
+    if not isinstance(header, dict) or not isinstance(payload, dict):
+        return False
     if header.get("alg") != "HS256" or payload.get("iss") != "netlify":
         return False
+    expires = payload.get("exp")
+    if expires is not None and (
+        not isinstance(expires, int | float) or expires <= (time.time() if now is None else now)
+    ):
+        return False  # a captured notification stops working once it expires (RFC 7519 §4.1.4)
     expected = hmac.new(
         secret.encode(), f"{header_b64}.{payload_b64}".encode(), hashlib.sha256
     ).digest()
     body_hash = hashlib.sha256(body).hexdigest()
+    # Bytes: compare_digest raises TypeError on a str with non-ASCII characters.
     return hmac.compare_digest(signature, expected) and hmac.compare_digest(
-        str(payload.get("sha256", "")), body_hash
+        str(payload.get("sha256", "")).encode(), body_hash.encode()
     )
 
 
-def deploy_request_authentic(request: InboxRequest, secret: str) -> bool:
+def deploy_request_authentic(request: InboxRequest, secret: str, now: float | None = None) -> bool:
     ours = request.header("x-fedipress-signature")
     if ours is not None:
-        return hmac.compare_digest(ours.strip(), sign_body(secret, request.body))
+        return hmac.compare_digest(ours.strip().encode(), sign_body(secret, request.body).encode())
     netlify = request.header("x-webhook-signature")
-    return netlify is not None and netlify_jws_valid(netlify.strip(), secret, request.body)
+    return netlify is not None and netlify_jws_valid(netlify.strip(), secret, request.body, now)

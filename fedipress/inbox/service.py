@@ -51,6 +51,9 @@ class InboxOptions:
     allow_private: bool = False  # let fetches and deliveries reach private addresses (tests)
     max_body: int = MAX_BODY
     deploy_secret: str = ""  # enables POST /ap/hooks/deploy (FEDIPRESS_DEPLOY_SECRET)
+    # Accepted HTTP signature schemes (FEDIPRESS_SIGNATURE_SCHEMES). Refusing RFC 9421 makes
+    # Fedify and Mastodon 4.7 retry with draft-cavage (spec §4.5): handy to check both.
+    signature_schemes: frozenset[str] = frozenset({"cavage", "rfc9421"})
 
 
 class InboxService:
@@ -77,7 +80,6 @@ class InboxService:
         self.public_host = inbox.netloc
         self.public_scheme = inbox.scheme
         self.inbox_path = inbox.path
-        self.base_path = config.base_path
         self.fetcher = Fetcher(
             signer=signer, site_url=config.base_url, allow_private=options.allow_private, now=now
         )
@@ -97,6 +99,7 @@ class InboxService:
                 config.fediverse.manually_approves_followers, config.fediverse.approve_replies
             ),
             self._fetch_actor,
+            self.keys.forget,
         )
         self._sender_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -135,14 +138,22 @@ class InboxService:
 
     # --- requests ---------------------------------------------------------------------------
 
+    def _route(self, path: str) -> str:
+        """The route a received path means. Prefixes that platforms add (an API Gateway stage,
+        a base path) are ignored: the inbox's paths end the same way whatever precedes them."""
+        if path == self.inbox_path:
+            return "/ap/inbox"
+        for route in (WEBFINGER_PATH, "/ap/inbox", "/ap/followers", "/ap/health", DEPLOY_HOOK):
+            if path == route or path.endswith(route):
+                return route
+        return path
+
     async def handle(self, request: InboxRequest) -> InboxResponse:
-        path = request.path
-        if self.base_path and path.startswith(self.base_path + "/"):
-            path = path[len(self.base_path) :]
+        path = self._route(request.path)
         if path == WEBFINGER_PATH and request.method in ("GET", "HEAD"):
             status, headers, body = answer_webfinger(self.config, request.query)
             return InboxResponse(status, tuple(headers), body)
-        if path in (self.inbox_path, "/ap/inbox"):
+        if path == "/ap/inbox":
             if request.method != "POST":
                 return InboxResponse(405, (("Allow", "POST"),))
             return await self._post(request)
@@ -195,7 +206,9 @@ class InboxService:
         now = self.now()
         verified = await verify_request(
             request.method,
-            request.target,
+            # The public inbox path, not the one received: platforms rewrite paths
+            # (/ap/inbox -> /.netlify/functions/inbox), senders signed the public one.
+            self._public_target(request),
             request.headers,
             request.body,
             public_host=self.public_host,
@@ -203,6 +216,8 @@ class InboxService:
             fetch_key=self.keys,
             now=now,
         )
+        if verified.ok and verified.scheme not in self.options.signature_schemes:
+            return InboxResponse.error(401, f"{verified.scheme} signatures are not accepted here")
         if not verified.ok:
             accepted = self._gone_self_delete(activity, verified.gone_status, verified.key_id)
             if accepted is not None:
@@ -233,6 +248,9 @@ class InboxService:
             return InboxResponse.error(outcome.status, outcome.effect)
         return InboxResponse(outcome.status)
 
+    def _public_target(self, request: InboxRequest) -> str:
+        return f"{self.inbox_path}?{request.query}" if request.query else self.inbox_path
+
     def _gone_self_delete(
         self, activity: dict[str, Any], gone: int | None, key_id: str
     ) -> InboxResponse | None:
@@ -262,7 +280,9 @@ class InboxService:
 
         if not self.options.deploy_secret:
             return InboxResponse.error(404, "the deploy hook is off (set FEDIPRESS_DEPLOY_SECRET)")
-        if not deploy_request_authentic(request, self.options.deploy_secret):
+        if not deploy_request_authentic(
+            request, self.options.deploy_secret, self.now().timestamp()
+        ):
             return InboxResponse.error(401, "bad or missing deploy hook signature")
         try:
             live = await load_live_objects(self.config, live_reader(self.fetcher))

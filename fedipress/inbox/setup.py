@@ -19,6 +19,7 @@ DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
 SITE_ENV = "FEDIPRESS_SITE_DIR"
 ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
+SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,18 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
     key = read_private_key(setup.site_dir, config, env, public_key=setup.public_key)
     store = open_store(env.get(DATABASE_ENV) or None, setup.site_dir)
     allow_private = setup.allow_private or env.get(ALLOW_PRIVATE_ENV, "") in ("1", "true", "yes")
-    options = InboxOptions(allow_private, deploy_secret=env.get(DEPLOY_SECRET_ENV, ""))
+    schemes = frozenset(
+        s.strip() for s in env.get(SCHEMES_ENV, "cavage,rfc9421").split(",") if s.strip()
+    )
+    unknown = schemes - {"cavage", "rfc9421"}
+    if unknown or not schemes:
+        raise ConfigError(
+            f"{SCHEMES_ENV} lists unknown schemes: {', '.join(sorted(unknown)) or '(none)'}",
+            hint="use cavage, rfc9421 or both, comma-separated",
+        )
+    options = InboxOptions(
+        allow_private, deploy_secret=env.get(DEPLOY_SECRET_ENV, ""), signature_schemes=schemes
+    )
     return InboxService(config, store, SigningKey(Urls(config).key_id(), key), options)
 
 

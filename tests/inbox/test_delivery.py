@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -330,3 +331,39 @@ async def test_sender_run__a_wake_during_a_drain_is_not_lost(
     finally:
         stop.set()
         await task
+
+
+@pytest.mark.anyio
+async def test_sender__a_host_failing_for_days_is_probed_then_recovers(
+    sqlite_db: Database, remote: RemoteServer, senders: Senders
+) -> None:
+    store, clock = sqlite_db.store, senders.clock
+    sender = senders(store, probe_interval=timedelta(hours=6))
+    host = urlsplit(remote.base).netloc
+    # Given an inbox that answers 500 on seven different days
+    inbox = remote.script("/users/alice/inbox", Reply(500))
+    for day in range(7):
+        clock.offset = timedelta(days=day)
+        queue(sqlite_db, inbox, n=100 + day, now=clock())
+        await sender.drain()
+    assert store.is_host_unavailable(host)
+    sent_while_failing = len(remote.posts())
+    # When three more deliveries are due: only one goes out, as the probe
+    clock.offset = timedelta(days=7, hours=1)
+    for n in range(3):
+        queue(sqlite_db, inbox, n=200 + n, now=clock())
+    outcomes = await sender.drain()
+    held = [o for o in outcomes if o.error == "host unavailable"]
+    assert len(remote.posts()) - sent_while_failing == 1
+    assert len(held) >= 2
+    # When the host works again, the next probe succeeds and it is available at once
+    remote.script("/users/alice/inbox", Reply(202))
+    clock.offset = timedelta(days=8)
+    await sender.drain()
+    assert not store.is_host_unavailable(host)
+    clock.offset = timedelta(days=9)
+    await sender.drain()
+    assert all(
+        row.state == "done" for row in store.list_deliveries() if "#create/2" in row.activity_id
+    )
+    assert store.get_host(host) is not None

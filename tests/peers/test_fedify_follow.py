@@ -77,3 +77,31 @@ def test_blog_inbox__accepts_a_fedify_follow(blog: Serve, fedify_peer: FedifyPee
         "Follow",
         fedify_peer.actor_url,
     )
+
+
+def test_blog_inbox__fedify_retries_with_cavage_when_rfc9421_is_refused(
+    tmp_path: Path, fedify_peer: FedifyPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a blog whose inbox accepts only draft-cavage signatures (a new origin for alice)
+    monkeypatch.setenv("FEDIPRESS_SIGNATURE_SCHEMES", "cavage")
+    site = write_site(tmp_path / "site", SITE)
+    generate_keys(site, load_config(site))
+    blog = Serve(site).start()
+    try:
+        blog_actor = blog.url.rstrip("/") + "/ap/actor"
+        blog_inbox = blog.url.rstrip("/") + "/ap/inbox"
+        # When Fedify's alice follows it
+        result = fedify_peer.follow(blog_actor)
+        context = f"peer log: {fedify_peer.log()}\nserve stderr:\n{blog.text('err')}"
+        assert result["delivered"] is True, f"{result['error']}\n{context}"
+        # Then the RFC 9421 first knock got 401 and the draft-cavage retry 202
+        knocks = [(e["scheme"], e["status"]) for e in fedify_peer.log() if e["url"] == blog_inbox]
+        assert knocks == [("rfc9421", 401), ("draft-cavage", 202)], context
+        # and the Accept of that Follow reached alice, verified by Fedify
+        follow_id = result["activity"]["id"]
+        accept = fedify_peer.wait_for_received(
+            lambda r: r["type"] == "Accept" and r["object"] == follow_id, timeout=10
+        )
+        assert accept["verified"] is True, f"{accept}\n{context}"
+    finally:
+        blog.stop()

@@ -1,0 +1,422 @@
+"""The inbox's CLI commands on a real site and store: `followers`, `interactions`, `blocks`,
+and `inbox serve` running as a process. Replies that approve/reject/remove send go to the
+fake remote server of tests/inbox on 127.0.0.1 and are checked with verify_request."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner, Result
+
+from fedipress.cli import main
+from fedipress.config import load_config
+from fedipress.federation.keys import RSAPrivateKey, load_private_key
+from fedipress.federation.store import Flag, Follower, Interaction, Store, open_store
+from fedipress.keyfiles import generate_keys
+from tests.inbox.harness import ACTOR, verify_blog_request
+from tests.inbox.remote import RemoteServer, load_key, serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[1]
+POST = "https://blog.example/posts/hello/"
+SINCE = datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+SITE = """
+-- fedipress.yaml --
+title: Inbox CLI
+base_url: https://blog.example/
+fediverse: {username: blog, manually_approves_followers: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def remote_server() -> Iterator[RemoteServer]:
+    app = RemoteServer({"alice": load_key("alice"), "bob": load_key("bob")})
+    with serve_in_thread(app) as server:
+        app.port = server.port  # type: ignore[attr-defined]
+        yield app
+
+
+@pytest.fixture
+def remote(remote_server: RemoteServer) -> RemoteServer:
+    remote_server.reset()
+    return remote_server
+
+
+@pytest.fixture
+def site(make_site) -> Path:
+    root = make_site(SITE)
+    generate_keys(root, load_config(root))
+    return root
+
+
+@pytest.fixture
+def blog_key(site: Path) -> RSAPrivateKey:
+    return load_private_key((site / ".fedipress" / "private.pem").read_text())
+
+
+@pytest.fixture
+def store(site: Path) -> Iterator[Store]:
+    """The store the commands use by default (SITE/.fedipress/inbox.db)."""
+    opened = open_store(None, site)
+    yield opened
+    opened.close()
+
+
+def follower(remote: RemoteServer, name: str, state: str) -> Follower:
+    actor = remote.actor_id(name)
+    return Follower(
+        actor_id=actor,
+        inbox=remote.inbox(name),
+        shared_inbox=remote.shared_inbox,
+        handle=f"{name}@127.0.0.1",
+        follow_activity_id=f"{actor}#follows/{name}-1",
+        state=state,  # type: ignore[arg-type]
+        created_at=SINCE,
+        updated_at=SINCE,
+    )
+
+
+@pytest.fixture
+def seeded(store: Store, remote: RemoteServer) -> Store:
+    """alice asked to follow (pending); bob follows (accepted)."""
+    store.upsert_follower(follower(remote, "alice", "pending"))
+    store.upsert_follower(follower(remote, "bob", "accepted"))
+    return store
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args))
+
+
+# --- followers list / export ---------------------------------------------------------------
+
+
+def test_followers_list__accepted_by_default_pending_on_request(
+    site: Path, seeded: Store, remote: RemoteServer
+) -> None:
+    accepted = run("followers", "list", str(site))
+    assert accepted.exit_code == 0, accepted.output
+    assert accepted.stdout.split() == [
+        "bob@127.0.0.1",
+        remote.actor_id("bob"),
+        "since",
+        "2024-05-01",
+    ]
+    assert accepted.stderr == "1 followers\n"
+    pending = run("followers", "list", str(site), "--pending")
+    assert pending.exit_code == 0
+    assert remote.actor_id("alice") in pending.stdout
+    assert remote.actor_id("bob") not in pending.stdout
+    assert pending.stderr == "1 pending\n"
+
+
+def test_followers_list__json_lines(site: Path, seeded: Store, remote: RemoteServer) -> None:
+    result = run("followers", "list", "--pending", "--json", str(site))
+    assert result.exit_code == 0
+    (line,) = result.stdout.splitlines()
+    assert json.loads(line) == {
+        "actor": remote.actor_id("alice"),
+        "handle": "alice@127.0.0.1",
+        "inbox": remote.inbox("alice"),
+        "shared_inbox": remote.shared_inbox,
+        "state": "pending",
+        "since": "2024-05-01T09:30:00+00:00",
+    }
+    assert result.stderr == ""  # no count line mixed into machine-read output
+
+
+def test_followers_export__csv_with_every_follower(
+    site: Path, seeded: Store, remote: RemoteServer
+) -> None:
+    result = run("followers", "export", str(site))
+    assert result.exit_code == 0
+    reader = csv.DictReader(io.StringIO(result.stdout))
+    assert reader.fieldnames == ["actor", "handle", "inbox", "shared_inbox", "state", "since"]
+    rows = {row["actor"]: row for row in reader}
+    assert set(rows) == {remote.actor_id("alice"), remote.actor_id("bob")}
+    alice = rows[remote.actor_id("alice")]
+    assert alice["state"] == "pending" and alice["inbox"] == remote.inbox("alice")
+    assert rows[remote.actor_id("bob")]["state"] == "accepted"
+    assert datetime.fromisoformat(alice["since"]) == SINCE
+
+
+# --- followers approve / reject / remove ---------------------------------------------------
+
+
+def test_followers_approve__accepts_and_sends_a_signed_accept(
+    site: Path,
+    seeded: Store,
+    remote: RemoteServer,
+    blog_key: RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given alice's pending follow request, and deliveries allowed to reach 127.0.0.1
+    monkeypatch.setenv("FEDIPRESS_ALLOW_PRIVATE_ADDRESSES", "1")
+    alice = remote.actor_id("alice")
+    # When the owner approves it, ACTOR first and SITE after
+    result = run("followers", "approve", alice, str(site))
+    # Then alice is accepted and her inbox got an Accept embedding her Follow, signed by us
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"approved {alice}; sent the Accept\n"
+    stored = seeded.get_follower(alice)
+    assert stored is not None and stored.state == "accepted"
+    (accept,) = remote.posts("/users/alice/inbox")
+    document = accept.json()
+    assert document["type"] == "Accept" and document["actor"] == ACTOR
+    assert document["object"] == {
+        "id": f"{alice}#follows/alice-1",
+        "type": "Follow",
+        "actor": alice,
+        "object": ACTOR,
+    }
+    key_id = asyncio.run(verify_blog_request(accept, remote, blog_key, datetime.now(UTC)))
+    assert key_id == f"{ACTOR}#main-key"
+
+
+def test_followers_reject__site_defaults_to_the_current_folder(
+    site: Path,
+    seeded: Store,
+    remote: RemoteServer,
+    blog_key: RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the owner is in the site's folder
+    monkeypatch.setenv("FEDIPRESS_ALLOW_PRIVATE_ADDRESSES", "1")
+    monkeypatch.chdir(site)
+    alice = remote.actor_id("alice")
+    # When they reject alice's request without naming the site
+    result = run("followers", "reject", alice)
+    # Then the request is gone and a signed Reject of her Follow reached her inbox
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"rejected {alice}; sent the Reject\n"
+    assert seeded.get_follower(alice) is None
+    (reject,) = remote.posts("/users/alice/inbox")
+    assert reject.json()["type"] == "Reject"
+    assert reject.json()["object"]["id"] == f"{alice}#follows/alice-1"
+    asyncio.run(verify_blog_request(reject, remote, blog_key, datetime.now(UTC)))
+    assert remote.posts("/users/bob/inbox") == []
+
+
+def test_followers_remove__ends_an_accepted_follow_with_a_reject(
+    site: Path,
+    seeded: Store,
+    remote: RemoteServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FEDIPRESS_ALLOW_PRIVATE_ADDRESSES", "1")
+    bob = remote.actor_id("bob")
+    result = run("followers", "remove", bob, str(site))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"removed {bob}; sent the Reject\n"
+    assert seeded.get_follower(bob) is None
+    assert seeded.count_followers() == 0
+    (reject,) = remote.posts("/users/bob/inbox")
+    assert reject.json()["type"] == "Reject"
+    assert reject.json()["object"]["actor"] == bob
+
+
+def test_followers_approve__unknown_actor_exit_1_with_hint(
+    site: Path, seeded: Store, remote: RemoteServer
+) -> None:
+    result = run("followers", "approve", "https://social.example/users/nobody", str(site))
+    assert result.exit_code == 1
+    assert "no follower or follow request from 'https://social.example/users/nobody'" in (
+        result.stderr
+    )
+    assert "fedipress followers list --pending" in result.stderr
+    assert "Traceback" not in result.output
+    assert remote.posts() == []
+    assert seeded.count_followers(state=None) == 2
+
+
+# --- interactions --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def interactions(store: Store, remote: RemoteServer) -> dict[str, str]:
+    """A like by bob, a pending reply by alice, and a report by bob; returns their ids."""
+    like = f"{remote.actor_id('bob')}#likes/1"
+    reply = f"{remote.actor_id('alice')}/statuses/1129"
+    store.add_interaction(
+        Interaction(like, "like", remote.actor_id("bob"), POST, published=SINCE), SINCE
+    )
+    store.add_interaction(
+        Interaction(
+            reply,
+            "reply",
+            remote.actor_id("alice"),
+            POST,
+            state="pending",
+            content_html="<p>Nice post</p>",
+            in_reply_to=POST,
+            published=SINCE.replace(hour=10),
+        ),
+        SINCE,
+    )
+    store.add_flag(
+        Flag(f"{remote.actor_id('bob')}#flags/1", remote.actor_id("bob"), "spam", (POST,), SINCE)
+    )
+    return {"like": like, "reply": reply}
+
+
+def test_interactions_list__kinds_pending_and_reports(
+    site: Path, interactions: dict[str, str], remote: RemoteServer
+) -> None:
+    every = run("interactions", "list", str(site))
+    assert every.exit_code == 0
+    assert every.stdout.splitlines() == [
+        f"2024-05-01 09:30 like     approved {remote.actor_id('bob')} -> {POST}",
+        f"2024-05-01 10:30 reply    pending  {remote.actor_id('alice')} -> {POST}",
+        f"    {interactions['reply']}",
+    ]
+    likes = run("interactions", "list", "--kind", "like", str(site))
+    assert likes.stdout.splitlines() == every.stdout.splitlines()[:1]
+    pending = run("interactions", "list", "--pending", str(site))
+    assert pending.stdout.splitlines() == every.stdout.splitlines()[1:]
+    reports = run("interactions", "list", "--reports", str(site))
+    assert (
+        reports.stdout == f"2024-05-01 09:30 report from {remote.actor_id('bob')}: spam [{POST}]\n"
+    )
+    bad = run("interactions", "list", "--kind", "follow", str(site))
+    assert bad.exit_code == 2
+
+
+def test_interactions_approve__pending_reply_becomes_approved(
+    site: Path, store: Store, interactions: dict[str, str]
+) -> None:
+    reply = interactions["reply"]
+    result = run("interactions", "approve", reply, str(site))
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"approved {reply}\n"
+    stored = store.get_interaction(reply)
+    assert stored is not None and stored.state == "approved"
+    assert stored.content_html == "<p>Nice post</p>"
+
+
+def test_interactions_reject__deletes_the_reply_only(
+    site: Path, store: Store, interactions: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(site)
+    result = run("interactions", "reject", interactions["reply"])
+    assert result.exit_code == 0, result.output
+    assert store.get_interaction(interactions["reply"]) is None
+    assert store.get_interaction(interactions["like"]) is not None
+    # A like is not a reply: refused with a hint, nothing removed
+    refused = run("interactions", "reject", interactions["like"])
+    assert refused.exit_code == 1
+    assert "fedipress interactions list --pending" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert store.get_interaction(interactions["like"]) is not None
+
+
+# --- blocks --------------------------------------------------------------------------------
+
+
+def test_blocks_add__actor_url_and_domain_then_list(
+    site: Path, seeded: Store, remote: RemoteServer
+) -> None:
+    bob = remote.actor_id("bob")
+    actor = run("blocks", "add", bob, str(site))
+    assert actor.exit_code == 0, actor.output
+    assert actor.stdout == f"blocked actor {bob}\n"
+    # bob follows the blog: the block does not end that, and the command says how to
+    assert f"fedipress followers remove {bob}" in actor.stderr
+    domain = run("blocks", "add", "Spam.Example:8443", str(site))
+    assert domain.stdout == "blocked domain spam.example\n"
+    again = run("blocks", "add", "spam.example", str(site))
+    assert again.exit_code == 0 and again.stdout == "already blocked domain spam.example\n"
+    # The store now drops what they send: bob himself, and any account under the domain
+    assert seeded.is_blocked(bob)
+    assert seeded.is_blocked("https://a.spam.example/users/x")
+    assert not seeded.is_blocked(remote.actor_id("alice"))
+    listed = run("blocks", "list", str(site))
+    assert listed.exit_code == 0
+    today = f"{datetime.now(UTC):%Y-%m-%d}"
+    assert listed.stdout.splitlines() == [
+        f"actor  {bob}  since {today}",
+        f"domain spam.example  since {today}",
+    ]
+    assert listed.stderr == "2 blocked\n"
+
+
+def test_blocks_remove__lifts_a_block_and_refuses_an_unknown_one(
+    site: Path, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(site)
+    assert run("blocks", "add", "spam.example").exit_code == 0
+    removed = run("blocks", "remove", "spam.example")
+    assert removed.exit_code == 0 and removed.stdout == "unblocked domain spam.example\n"
+    assert store.list_blocks() == []
+    missing = run("blocks", "remove", "https://social.example/users/x")
+    assert missing.exit_code == 1
+    assert "no block of actor 'https://social.example/users/x'" in missing.stderr
+    assert "fedipress blocks list" in missing.stderr
+
+
+@pytest.mark.parametrize("value", ["@spammer@spam.example", "spam.example/users/x", "localhost"])
+def test_blocks_add__neither_url_nor_domain_exit_1(site: Path, store: Store, value: str) -> None:
+    result = run("blocks", "add", value, str(site))
+    assert result.exit_code == 1
+    assert "is neither an actor URL nor a domain" in result.stderr
+    assert "Traceback" not in result.output
+    assert store.list_blocks() == []
+
+
+# --- inbox serve ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> None:
+    # Given `fedipress inbox serve` started as its own process on a free port
+    port = _free_port()
+    command = [sys.executable, "-m", "fedipress.cli", "inbox", "serve", str(site)]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # When a client asks for /ap/health
+        health = None
+        deadline = time.monotonic() + 10
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            while health is None:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "inbox serve did not start"
+                try:
+                    health = client.get("/ap/health", timeout=1)
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        # Then the inbox answers with its store's state
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "store": "ok", "queue": {"pending": 0, "dead": 0}}
+        # When it gets SIGINT (Ctrl-C), Then it shuts down cleanly: lifespan ran, exit code 0
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=10)
+        assert process.returncode == 0, err
+        assert "inbox for blog@blog.example" in err
+        assert "Application shutdown complete" in err
+        assert "Traceback" not in err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
