@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import signal
 import sys
 from datetime import UTC, datetime
@@ -43,6 +45,16 @@ async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:  # type
     return done, len(outcomes) - done - dead, dead
 
 
+workers_option = click.option(
+    "--workers",
+    "-j",
+    type=click.IntRange(0),
+    default=1,
+    show_default=True,
+    help="Sending processes (0: one per core); more send a large fan-out faster.",
+)
+
+
 @click.command()
 @verbosity_options
 @site_argument
@@ -66,6 +78,7 @@ async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:  # type
     help="On the first publish, also send the newest N existing posts.",
 )
 @click.option("--no-deliver", is_flag=True, help="Only queue; `fedipress deliver` sends.")
+@workers_option
 @click.pass_obj
 @handle_errors
 def publish(
@@ -75,6 +88,7 @@ def publish(
     from_url: str | None,
     backfill: int,
     no_deliver: bool,
+    workers: int,
 ) -> None:
     """Send new, edited and removed posts to every follower: Create, Update, Delete."""
     from fedipress.publish import live_reader, load_live_objects, output_reader, queue_changes
@@ -104,34 +118,65 @@ def publish(
                 + (f", {result.recorded} recorded without sending" if result.recorded else "")
                 + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
             )
-            if not no_deliver and result.queued:
-                done, retrying, dead = await _drain(service, verbosity)
-                line += f"; {done} delivered, {retrying} to retry, {dead} failed"
-            return line
+            return line, result.queued
         finally:
             await service.aclose()
             service.store.close()  # an open PostgreSQL connection would outlive the command
 
-    message = asyncio.run(run())
+    message, queued = asyncio.run(run())
+    if not no_deliver and queued:
+        done, retrying, dead = drain_with_workers(site, workers, verbosity)
+        message += f"; {done} delivered, {retrying} to retry, {dead} failed"
     if not verbosity.quiet:
         click.echo(message)
+
+
+def _drain_once(site: str, per_host: int, quiet: bool) -> tuple[int, int, int]:
+    """One sender process: its own store connection and clients, as a child must have."""
+    service = _service(Path(site))
+    service.sender.per_host = per_host
+
+    async def run() -> tuple[int, int, int]:
+        try:
+            return await _drain(service, Verbosity(quiet=quiet))
+        finally:
+            await service.aclose()
+            service.store.close()
+
+    return asyncio.run(run())
+
+
+def drain_with_workers(site: Path, workers: int, verbosity: Verbosity) -> tuple[int, int, int]:
+    """Send what is due with `workers` processes (0: one per core). Leases keep them apart;
+    each gets a share of the per-host limit, so servers see the same concurrency."""
+    workers = workers or os.cpu_count() or 1
+    per_host = max(1, 4 // workers)
+    if workers == 1:
+        return _drain_once(str(site), 4, verbosity.quiet)
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        results = pool.starmap(_drain_once, [(str(site), per_host, True)] * workers)
+    return tuple(sum(r[i] for r in results) for i in range(3))  # type: ignore[return-value]
 
 
 @click.command()
 @verbosity_options
 @site_argument
 @click.option("--loop", is_flag=True, help="Keep running and send as rows come due.")
+@workers_option
 @click.pass_obj
 @handle_errors
-def deliver(verbosity: Verbosity, site: Path, loop: bool) -> None:
+def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
     """Send the queued deliveries that are due (once, or --loop until Ctrl-C)."""
+    if not loop:
+        _require_site(site)
+        done, retrying, dead = drain_with_workers(site, workers, verbosity)
+        if not verbosity.quiet:
+            click.echo(f"{done} delivered, {retrying} to retry, {dead} failed")
+        return
     service = _service(site)
 
     async def run() -> str:
         try:
-            if not loop:
-                done, retrying, dead = await _drain(service, verbosity)
-                return f"{done} delivered, {retrying} to retry, {dead} failed"
             stop = asyncio.Event()
             asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

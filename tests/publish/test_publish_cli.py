@@ -235,3 +235,20 @@ def test_deliveries__shows_dead_rows_and_retry_dead_revives_them(
     verify_blog_post(carol[1], remote, blog.public_pem)
     assert json.loads(carol[1].body)["type"] == "Create"
     assert "pending 0, done 2, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+
+
+def test_deliver__several_workers_send_each_row_once(blog: Blog, remote: RemoteServer) -> None:
+    # Given forty followers, each with a personal inbox only
+    add_followers(blog.store(), remote, *[f"f{n}" for n in range(40)], shared=False)
+    blog.build()
+    blog.publish()
+    blog.post("news", post_text("News", "For many.", 2))
+    blog.build()
+    blog.publish("--no-deliver")
+    # When two processes send together
+    out = blog.cli("deliver", str(blog.root), "--workers", "2").stdout
+    # Then every inbox got the Create exactly once, and the queue is drained
+    assert out.startswith("42 delivered, 0 to retry, 0 failed")
+    paths = [p for p, _, _ in activities(remote.posts())]
+    assert len(paths) == len(set(paths)) == 42
+    assert "pending 0, done 42, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
