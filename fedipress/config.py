@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -91,9 +92,10 @@ class Config:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @property
+    @functools.cached_property
     def base_path(self) -> str:
         """The path part of base_url without a trailing slash: '' or '/blog'."""
+        # Cached: every link in every page asks for it.
         return urlsplit(self.base_url).path.rstrip("/")
 
     @property
