@@ -262,7 +262,7 @@ def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
 @site_argument
 @handle_errors
 def interactions_approve(site: Path, reply_id: str) -> None:
-    """Approve a pending reply so it shows on the blog."""
+    """Approve a pending reply (it is kept as approved in the store)."""
     click.echo(_set_reply_state(site, reply_id, approve=True))
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedipress.config import Config, load_config
+from fedipress.config import load_config
 from fedipress.documents.urls import Urls
 from fedipress.errors import ConfigError
 from fedipress.federation.keys import SigningKey
@@ -62,7 +62,3 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
 
 def site_dir_from(environ: Mapping[str, str]) -> Path:
     return Path(environ.get(SITE_ENV, "."))
-
-
-def signing_config(site_dir: Path) -> Config:
-    return load_config(site_dir)
