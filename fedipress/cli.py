@@ -1,96 +1,27 @@
-"""The `fedipress` command: parse flags, call one use case, print a summary.
-
-Errors a user can fix print as `path:line:col: message` (exit 1); usage errors exit 2;
-tracebacks appear only with --debug or for real bugs.
-"""
+"""The `fedipress` command: parse flags, call one use case, print a summary."""
 
 from __future__ import annotations
 
-import os
-import sys
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
 from fedipress import __version__
-from fedipress.errors import BuildFailed, Diagnostic, FedipressError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Verbosity:
-    quiet: bool = False
-    verbose: bool = False
-    debug: bool = False
-
-
-def _echo_err(text: str) -> None:
-    click.echo(text, err=True)
-
-
-def handle_errors(func: F) -> F:
-    """Turn FedipressErrors into clean messages and exit code 1; anything else is a bug."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        ctx = click.get_current_context()
-        verbosity: Verbosity = ctx.find_object(Verbosity) or Verbosity()
-        try:
-            return func(*args, **kwargs)
-        except FedipressError as exc:
-            if verbosity.debug:
-                traceback.print_exc()
-            _echo_err(_relative(str(exc)))
-            cause = exc.__cause__
-            while cause is not None and verbosity.verbose:
-                _echo_err(f"  Reason: {cause}")
-                cause = cause.__cause__
-            ctx.exit(1)
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except KeyboardInterrupt:
-            _echo_err("interrupted")
-            ctx.exit(130)
-        except Exception:
-            traceback.print_exc()
-            _echo_err(
-                "\nThis is a bug in fedipress, not in your site. Please report it with the "
-                "traceback above."
-            )
-            ctx.exit(70)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _relative(text: str) -> str:
-    """Show paths under the current folder as relative paths, as editors expect."""
-    cwd = os.getcwd().rstrip("/") + "/"
-    return text.replace(cwd, "")
-
-
-class Progress:
-    """A one-line progress display on a terminal; silent when piped or quiet."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.enabled:
-            sys.stderr.write(f"\rrendering {done}/{total} pages")
-            sys.stderr.flush()
-            self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            sys.stderr.write("\r\033[K")
-            sys.stderr.flush()
+from fedipress.cli_support import (
+    Progress,
+    Verbosity,
+    _print_warnings,
+    _relative,
+    _require_site,
+    build_options,
+    handle_errors,
+    site_argument,
+    verbosity_options,
+)
+from fedipress.errors import BuildFailed, FedipressError
+from fedipress.inbox.commands import blocks, followers, inbox, interactions
+from fedipress.publish_commands import deliver, deliveries, publish
+from fedipress.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -102,73 +33,6 @@ class Progress:
 def main(ctx: click.Context, quiet: bool, verbose: bool, debug: bool) -> None:
     """fedipress: a static blog that is also a Fediverse account."""
     ctx.obj = Verbosity(quiet, verbose or debug, debug)
-
-
-def _set_verbosity(flag: str) -> Callable[[click.Context, click.Parameter, bool], None]:
-    def callback(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-        if value:
-            verbosity = ctx.ensure_object(Verbosity)
-            setattr(verbosity, flag, True)
-            if flag == "debug":
-                verbosity.verbose = True
-
-    return callback
-
-
-def verbosity_options(func: F) -> F:
-    """-q/-v/--debug work after the command name too: `fedipress build -q`."""
-    for flag, names, text in (
-        ("debug", ("--debug",), "Show tracebacks for errors."),
-        ("verbose", ("-v", "--verbose"), "Print more detail, such as error causes."),
-        ("quiet", ("-q", "--quiet"), "Print only errors."),
-    ):
-        func = click.option(
-            *names,
-            is_flag=True,
-            expose_value=False,
-            is_eager=True,
-            help=text,
-            callback=_set_verbosity(flag),
-        )(func)
-    return func
-
-
-site_argument = click.argument(
-    "site", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
-)
-
-
-def build_options(func: F) -> F:
-    options = [
-        click.option("--drafts", is_flag=True, help="Include posts marked 'draft: true'."),
-        click.option("--future", is_flag=True, help="Include posts dated in the future."),
-        click.option(
-            "--strict", is_flag=True, help="Treat warnings (such as broken links) as errors."
-        ),
-        click.option("--base-url", help="Override base_url from fedipress.yaml."),
-        click.option(
-            "--jobs",
-            "-j",
-            type=click.IntRange(0),
-            default=0,
-            show_default=True,
-            help="Processes for rendering (0: one per core).",
-        ),
-    ]
-    for option in reversed(options):
-        func = option(func)
-    return func
-
-
-def _print_warnings(
-    warnings: tuple[Diagnostic, ...] | list[Diagnostic], verbosity: Verbosity
-) -> None:
-    if verbosity.quiet:
-        return
-    for warning in warnings[:50]:
-        _echo_err(_relative(warning.format()))
-    if len(warnings) > 50:
-        _echo_err(f"... and {len(warnings) - 50} more warnings")
 
 
 @main.command()
@@ -279,11 +143,6 @@ def new(verbosity: Verbosity, path: Path, force: bool, title: str, base_url: str
         click.echo(f"next: fedipress serve {path}")
 
 
-def _require_site(site: Path) -> None:
-    if not site.is_dir():
-        raise click.BadParameter(f"'{site}' is not a folder", param_hint="SITE")
-
-
 @main.group()
 def keys() -> None:
     """Create and show the site's signing keys."""
@@ -346,14 +205,7 @@ def keys_show(verbosity: Verbosity, site: Path) -> None:
     click.echo(read_public_pem(site, config), nl=False)
 
 
-# --- commands from other modules: one import and add_command each ---------------------
-if __name__ == "__main__":  # `python -m fedipress.cli`: command modules must import this copy
-    sys.modules.setdefault("fedipress.cli", sys.modules[__name__])
-
-from fedipress.inbox.commands import blocks, followers, inbox, interactions  # noqa: E402
-from fedipress.publish_commands import deliver, deliveries, publish  # noqa: E402
-from fedipress.serve import serve  # noqa: E402
-
+# --- commands from other modules ----------------------------------------------------------
 main.add_command(serve)
 main.add_command(inbox)
 main.add_command(followers)

@@ -14,21 +14,27 @@ from urllib.parse import urlsplit
 
 import click
 
-from fedipress.cli import Verbosity, _require_site, handle_errors, site_argument, verbosity_options
+from fedipress.cli_support import (
+    Verbosity,
+    _require_site,
+    handle_errors,
+    site_argument,
+    verbosity_options,
+)
 from fedipress.errors import FedipressError
 
 if TYPE_CHECKING:
     from fedipress.federation.store.base import Store
 
 
-def _service(site: Path):  # type: ignore[no-untyped-def]
+def _service(site: Path):
     from fedipress.inbox.setup import InboxSetup, open_inbox
 
     _require_site(site)
     return open_inbox(InboxSetup(site))
 
 
-async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:
     """Send what is due; a progress line on a terminal. Returns (done, retrying, dead)."""
     show = not verbosity.quiet and sys.stderr.isatty()
 
@@ -96,7 +102,7 @@ def publish(
     service = _service(site)
     config = service.config
 
-    async def run() -> str:
+    async def run() -> tuple[str, int]:
         try:
             if from_url:
                 # Each document's id must be the URL it is read from (the fetch path checks

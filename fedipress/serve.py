@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from fedipress.cli import (
+from fedipress.cli_support import (
     Verbosity,
     _print_warnings,
     _relative,

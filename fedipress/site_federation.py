@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fedipress import __version__
 from fedipress.config import Config, FediverseConfig
@@ -93,9 +94,14 @@ class FederationDocuments:
         base_key = digest([__version__, "federation", repr(config), self.public_pem])
         out: list[Output] = []
 
-        def add(url: str, key: list[object], build: Callable[[], object]) -> None:
+        def add(url: str, key: list[object], build: Callable[..., object], *args: Any) -> None:
+            """One JSON document at `url`, made by `build(*args)` only when it must render."""
             out.append(
-                Output(urls.output_path(url), digest([base_key, url, *key]), lambda: _json(build()))
+                Output(
+                    urls.output_path(url),
+                    digest([base_key, url, *key]),
+                    partial(_render, build, *args),
+                )
             )
 
         record = load_record(self.site_dir)
@@ -125,7 +131,7 @@ class FederationDocuments:
                 Output(
                     urls.output_path(grave),
                     digest([base_key, "tomb", entry, deleted]),
-                    lambda o=object_id, e=entry, d=deleted: _json(ap.build_tombstone(o, e.type, d)),
+                    partial(_render, ap.build_tombstone, object_id, entry.type, deleted),
                 )
             )
             context.redirects.append(
@@ -141,12 +147,8 @@ class FederationDocuments:
             return objects[post.source]
 
         for post in posts:
-            add(urls.post(post.uid), [context.fingerprint(post)], lambda p=post: obj(p))
-            add(
-                urls.replies(post.uid),
-                [],
-                lambda p=post: ap.build_replies(config, urls.post(p.uid)),
-            )
+            add(urls.post(post.uid), [context.fingerprint(post)], obj, post)
+            add(urls.replies(post.uid), [], ap.build_replies, config, urls.post(post.uid))
 
         fedi = _fedi(config)
         published = min(
@@ -170,6 +172,10 @@ class FederationDocuments:
         # The outbox: a page is rebuilt only when one of its posts changes.
         size = ap.OUTBOX_PAGE_SIZE
         chunks = [posts[i : i + size] for i in range(0, len(posts), size)]
+
+        def outbox_page(chunk: Sequence[Post], number: int) -> dict[str, object]:
+            return ap.build_outbox_page(config, [obj(p) for p in chunk], number, len(chunks))
+
         add(
             urls.outbox(),
             [len(posts), len(chunks)],
@@ -179,9 +185,9 @@ class FederationDocuments:
             add(
                 urls.outbox_page(number),
                 [number, len(chunks), [context.fingerprint(p) for p in chunk]],
-                lambda n=number, c=chunk: ap.build_outbox_page(
-                    config, [obj(p) for p in c], n, len(chunks)
-                ),
+                outbox_page,
+                chunk,
+                number,
             )
 
         pinned = [p for p in posts if p.pinned] or list(posts[:FEATURED_FALLBACK])
@@ -201,13 +207,14 @@ class FederationDocuments:
             add(
                 urls.nodeinfo(schema),
                 [len(posts), month, halfyear],
-                lambda s=schema: build_nodeinfo(  # type: ignore[arg-type]
-                    config,
+                partial(
+                    build_nodeinfo,
                     local_posts=len(posts),
-                    schema=s,
                     active_month=month,
                     active_halfyear=halfyear,
+                    schema=schema,
                 ),
+                config,
             )
         out.append(
             Output(
@@ -217,6 +224,10 @@ class FederationDocuments:
             )
         )
         return out
+
+
+def _render(build: Callable[..., object], *args: Any) -> bytes:
+    return _json(build(*args))
 
 
 def _fedi(config: Config) -> FediverseConfig:

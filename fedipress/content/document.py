@@ -6,10 +6,8 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from markdown_it import MarkdownIt
-
 from fedipress.config import Config
-from fedipress.content.markdown import plain_text, render_markdown, summarise
+from fedipress.content.markdown import Renderer, plain_text, render_markdown, summarise
 from fedipress.documents.frontmatter import split_front_matter
 from fedipress.documents.post import (
     Kind,
@@ -41,7 +39,7 @@ class Source:
         return slug_from_filename(PurePosixPath(self.bundle).name if self.bundle else p.stem)
 
 
-def parse_document(text: str, source: Source, config: Config, md: MarkdownIt) -> Post:
+def parse_document(text: str, source: Source, config: Config, md: Renderer) -> Post:
     """Parse and render one file. Raises ContentError with the file, line and column."""
     fm = split_front_matter(text, source.path)
     meta = parse_meta(fm.meta, fm.positions, source.kind, source.default_slug, config.tz)

@@ -51,7 +51,9 @@ def make_markdown(engine: str = "python") -> Renderer:
                 hint="pip install 'fedipress[fast]', or set markdown_engine: python",
             ) from None
         return _RustRenderer(
-            RustMarkdownIt("commonmark").enable_many([*_EXTENSIONS, "footnote", "tasklist"])
+            RustMarkdownIt("commonmark").enable_many(
+                ["table", "strikethrough", "footnote", "tasklist"]
+            )
         )
     return (
         MarkdownIt("commonmark", {"typographer": False})

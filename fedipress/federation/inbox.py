@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 import nh3
 
 from fedipress.documents.urls import Urls
-from fedipress.federation.store.base import Flag, Follower, Interaction, RemoteActor, Store
+from fedipress.federation.store.base import (
+    Flag,
+    Follower,
+    FollowerState,
+    Interaction,
+    InteractionKind,
+    RemoteActor,
+    Store,
+)
 
 JSONObject = dict[str, Any]
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
@@ -96,7 +104,7 @@ def _id(value: object) -> str | None:
 
 
 def _type(value: object) -> str | None:
-    return value.get("type") if isinstance(value, dict) else None  # type: ignore[return-value]
+    return value.get("type") if isinstance(value, dict) else None
 
 
 def _same_host(a: str, b: str) -> bool:
@@ -238,7 +246,9 @@ class InboxHandler:
         remote = prepared.actor
         self.store.put_remote_actor(remote)
         known = self.store.get_follower(actor)
-        state = "pending" if self.settings.manually_approves_followers else "accepted"
+        state: FollowerState = (
+            "pending" if self.settings.manually_approves_followers else "accepted"
+        )
         if known is not None and known.state == "accepted":
             state = "accepted"  # a repeat Follow re-accepts (Mastodon does, spec §3.3)
         self.store.upsert_follower(
@@ -292,7 +302,7 @@ class InboxHandler:
             )
             if not removed and inner_type in ("Like", "Announce"):
                 target = _id(inner.get("object"))  # type: ignore[union-attr]
-                kind = "like" if inner_type == "Like" else "announce"
+                kind: InteractionKind = "like" if inner_type == "Like" else "announce"
                 removed = bool(target and self.store.remove_interactions_by(actor, target, kind))
             return Outcome(202, "interaction removed" if removed else "Undo of nothing known")
         return Outcome(202, "Undo ignored")
@@ -401,7 +411,9 @@ class InboxHandler:
 
     # --- interactions -------------------------------------------------------------------
 
-    def _interaction(self, activity: JSONObject, actor: str, now: datetime, kind: str) -> Outcome:
+    def _interaction(
+        self, activity: JSONObject, actor: str, now: datetime, kind: InteractionKind
+    ) -> Outcome:
         target = _id(activity.get("object"))
         if not self._ours(target):
             return Outcome(202, f"{kind} of something not ours ignored")
@@ -410,7 +422,7 @@ class InboxHandler:
             kind,
             actor,
             str(target),
-            "approved",  # type: ignore[arg-type]
+            "approved",
             published=_parse_time(activity.get("published")) or now,
             raw_json=json.dumps(activity),
         )

@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fedipress.cli import Verbosity, _require_site, handle_errors, site_argument, verbosity_options
+from fedipress.cli_support import (
+    Verbosity,
+    _require_site,
+    handle_errors,
+    site_argument,
+    verbosity_options,
+)
 from fedipress.errors import FedipressError
 
 if TYPE_CHECKING:
@@ -24,14 +30,14 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _service(site: Path):  # type: ignore[no-untyped-def]
+def _service(site: Path):
     from fedipress.inbox.setup import InboxSetup, open_inbox
 
     _require_site(site)
     return open_inbox(InboxSetup(site))
 
 
-def _store(site: Path):  # type: ignore[no-untyped-def]
+def _store(site: Path):
     """The store alone, for commands that need no key."""
     import os
 
@@ -230,7 +236,7 @@ def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool
                 f"{flag.content or '(no comment)'} [{', '.join(flag.object_ids)}]"
             )
         return
-    rows = store.list_interactions(kind=kind, state="pending" if pending else None, limit=1000)  # type: ignore[arg-type]
+    rows = store.list_interactions(kind=kind, state="pending" if pending else None, limit=1000)
     for item in rows:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
         line = f"{when} {item.kind:8} {item.state:8} {item.actor_id} -> {item.object_id}"
