@@ -36,6 +36,7 @@ from fedipress.errors import BuildFailed, ContentError, Diagnostic, FedipressErr
 from fedipress.hosting import RedirectRule
 
 CACHE_DIR = Path(".fedipress") / "cache"
+THEME_CHECKED = "theme checked"  # cache.meta: the theme fingerprint last checked in full
 PARSE_PARALLEL_THRESHOLD = 200
 
 
@@ -349,7 +350,8 @@ def build(
         )
 
     env = make_environment(theme, config, cache_dir / "jinja" if cache_dir else None)
-    check_templates(env, theme)
+    if cache.meta.get(THEME_CHECKED) != theme_key:  # parsing every template costs
+        check_templates(env, theme)
     make_markdown(engine)  # fail early when the rust engine is asked for but missing
     loaded = load_documents(site_dir, config, cache, jobs, found)
     site, clashes = build_site(config, loaded.documents, now, options.drafts, options.future)
@@ -408,6 +410,7 @@ def build(
             warnings,
             {"redirects": tuple(context.redirects)},
         )
+        cache.meta[THEME_CHECKED] = theme_key
         cache.mark_dirty()
         cache.save()
     else:

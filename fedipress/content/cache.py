@@ -136,8 +136,11 @@ class BuildCache:
         self._dirty = False
         self._stale = False
         self.html = HtmlStore(directory / "html.sqlite") if directory is not None else None
+        self.meta: dict[str, str] = {}  # small facts of the last build (the theme it checked)
         if directory is not None:
-            self.snapshots = self._read("snapshots.pickle").get("snapshots", {})
+            small = self._read("snapshots.pickle")
+            self.snapshots = small.get("snapshots", {})
+            self.meta = small.get("meta", {})
 
     def _read(self, name: str) -> dict[str, Any]:
         assert self.directory is not None
@@ -180,7 +183,10 @@ class BuildCache:
         )
         _atomic_write(
             self.directory / "snapshots.pickle",
-            pickle.dumps({**header, "snapshots": self.snapshots}, protocol=pickle.HIGHEST_PROTOCOL),
+            pickle.dumps(
+                {**header, "snapshots": self.snapshots, "meta": self.meta},
+                protocol=pickle.HIGHEST_PROTOCOL,
+            ),
         )
         self._dirty = False
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedipress.app import BuildOptions, build, check
-from fedipress.errors import BuildFailed
+from fedipress.errors import BuildFailed, ThemeError
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CONFIG = """
@@ -421,3 +421,15 @@ def test_build__survives_a_cache_cleaned_by_hand(make_site) -> None:
     result = build(site, opts())
     assert result.parsed == 0  # the posts themselves came from the cache index
     assert "Intro of post 1." in (site / "_site/posts/post-001/index.html").read_text()
+
+
+def test_build__a_broken_theme_is_caught_after_a_cached_check(make_site) -> None:
+    # Given a build that checked the theme and remembered it
+    site = make_site(CONFIG + posts(2))
+    build(site, opts())
+    # When a template changes to extend one that does not exist
+    (site / "templates").mkdir()
+    (site / "templates/tags.html").write_text("{% extends 'missing.html' %}\n")
+    # Then the changed theme is checked again, and the error reported
+    with pytest.raises(ThemeError, match=r"template 'missing\.html' not found"):
+        build(site, opts())
