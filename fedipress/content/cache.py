@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import os
 import pickle
 import sqlite3
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,19 @@ def text_hash(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cycle collector while (un)pickling thousands of objects that form no
+    cycles; it would otherwise rescan them over and over."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
@@ -106,6 +121,14 @@ class HtmlStore:
             db.execute("BEGIN")
             db.executemany("INSERT OR IGNORE INTO html (fp, body) VALUES (?, ?)", items.items())
 
+    def delete(self, fps: set[str]) -> None:
+        if not fps:
+            return
+        db = self._db()
+        with db:
+            db.execute("BEGIN")
+            db.executemany("DELETE FROM html WHERE fp = ?", ((fp,) for fp in fps))
+
     def keep_only(self, live: set[str]) -> None:
         db = self._db()
         with db:
@@ -135,6 +158,7 @@ class BuildCache:
         self._unsaved: dict[str, str] = {}
         self._dirty = False
         self._stale = False
+        self._garbage: set[str] = set()  # fingerprints whose entry was replaced or dropped
         self.html = HtmlStore(directory / "html.sqlite") if directory is not None else None
         self.meta: dict[str, str] = {}  # small facts of the last build (the theme it checked)
         if directory is not None:
@@ -145,7 +169,8 @@ class BuildCache:
     def _read(self, name: str) -> dict[str, Any]:
         assert self.directory is not None
         try:
-            data = pickle.loads((self.directory / name).read_bytes())
+            with _no_gc():  # the collector would walk every new object: twice as slow
+                data = pickle.loads((self.directory / name).read_bytes())
         except (OSError, pickle.PickleError, EOFError, AttributeError, TypeError, ValueError):
             return {}
         if not isinstance(data, dict):
@@ -173,14 +198,20 @@ class BuildCache:
         header = {"format": CACHE_FORMAT, "salt": self.salt}
         if self.html is not None:
             self.html.put_many(self._unsaved)
-            if self._stale:  # drop HTML no entry refers to, so the cache stays bounded
-                self.html.keep_only({e.full for e in self.entries.values()})
+            # Drop HTML no entry refers to, so the cache stays bounded: what this build
+            # replaced (a few rows), or a full sweep after bulk removals.
+            live = {e.full for e in self.entries.values()}
+            if self._stale:
+                self.html.keep_only(live)
+            else:
+                self.html.delete(self._garbage - live)
         self._unsaved.clear()
+        self._garbage.clear()
         self._stale = False
         index = {**header, "entries": self.entries, "manifests": self.manifests}
-        _atomic_write(
-            self.directory / "index.pickle", pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
-        )
+        with _no_gc():
+            blob = pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL)
+        _atomic_write(self.directory / "index.pickle", blob)
         _atomic_write(
             self.directory / "snapshots.pickle",
             pickle.dumps(
@@ -205,7 +236,9 @@ class BuildCache:
         """Keep a freshly parsed post; its HTML stays in memory for this build."""
         self._html[prints[0]] = post.content
         self._unsaved[prints[0]] = post.content
-        self._stale = self._stale or source in self.entries
+        old = self.entries.get(source)
+        if old is not None and old.full != prints[0]:
+            self._garbage.add(old.full)
         entry = Entry(mtime_ns, size, digest, dataclasses.replace(post, content=""), *prints)
         self.entries[source] = entry
         self._dirty = True
@@ -219,8 +252,10 @@ class BuildCache:
         return entry
 
     def forget(self, source: str) -> None:
-        if self.entries.pop(source, None) is not None:
-            self._dirty = self._stale = True
+        old = self.entries.pop(source, None)
+        if old is not None:
+            self._garbage.add(old.full)
+            self._dirty = True
 
     def content(self, entry: Entry) -> str:
         """A post's HTML; FileNotFoundError when the cache lost it (deleted by hand)."""
@@ -233,7 +268,9 @@ class BuildCache:
         return html
 
     def forget_missing(self, present: set[str]) -> None:
-        for source in list(self.entries):
-            if source not in present:
-                del self.entries[source]
-                self._dirty = self._stale = True
+        gone = [source for source in self.entries if source not in present]
+        for source in gone:
+            self._garbage.add(self.entries.pop(source).full)
+            self._dirty = True
+        if len(gone) > 100:
+            self._stale = True  # many removed: sweep the whole table once

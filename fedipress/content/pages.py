@@ -8,6 +8,7 @@ this module knowing about them.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,16 @@ class Planner:
     # --- the plan -----------------------------------------------------------------------
 
     def plan(self) -> list[Output]:
+        # Thousands of outputs and closures, no garbage cycles: the collector only slows it.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._plan()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _plan(self) -> list[Output]:
         site = self.site
         self.url_by_source = {p.source: p.url for p in site.posts + site.pages}
         outputs: list[Output] = []
