@@ -50,7 +50,7 @@ def load_private_key(pem: str | bytes) -> RSAPrivateKey:
     except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError(
             "the private key is not a readable PEM key "
-            "(expected '-----BEGIN PRIVATE KEY-----' or '-----BEGIN RSA PRIVATE KEY-----')",
+            "(expected an unencrypted PKCS#8 or PKCS#1 PEM block)",
             hint=_GENERATE_HINT,
         ) from exc
     if not isinstance(key, rsa.RSAPrivateKey):

@@ -1,5 +1,6 @@
-"""Federation fixtures: the fixed test keys and clock, a key table (the KeyFetcher seam), and a
-"remote server" ASGI app that uvicorn runs in a thread on 127.0.0.1 and that records requests."""
+"""Federation fixtures: test keys made at run time, a fixed clock, a key table (the KeyFetcher
+seam), and a "remote server" ASGI app that uvicorn runs in a thread on 127.0.0.1 and that
+records requests."""
 
 from __future__ import annotations
 
@@ -10,28 +11,26 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
-from fedipress.federation.keys import RSAPrivateKey, load_private_key, public_pem
+from fedipress.federation.keys import RSAPrivateKey, generate_private_key, public_pem
 from fedipress.federation.signatures import KeyGone, RemoteKey
 
-KEYS = Path(__file__).parents[1] / "fixtures" / "keys"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 AP_JSON = "application/activity+json"
 
 
 @pytest.fixture(scope="session")
 def alice_key() -> RSAPrivateKey:
-    return load_private_key((KEYS / "alice.pem").read_text())
+    return generate_private_key()
 
 
 @pytest.fixture(scope="session")
 def bob_key() -> RSAPrivateKey:
-    return load_private_key((KEYS / "bob.pem").read_text())
+    return generate_private_key()
 
 
 @pytest.fixture

@@ -1,19 +1,30 @@
 """Inbound requests shaped as each server sends them (spec §4.4, §11), and known test vectors.
 
-Header names, order, casing and signed sets are copied from each server's output; the
-signatures were made with our fixture keys (PKCS#1 v1.5 is deterministic), since real
-captures carry foreign keys. The signing strings were built by hand, not by our signer.
+Header names, order, casing and signed sets are copied from each server's output. Real
+captures carry foreign keys, so each signature is made at run time with a test key, over a
+signing string written out here by hand (not built by our signer), then verified.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedipress.federation.signatures import RemoteKey, verify_request
 
 # 2026-11-28 12:00:00 UTC, two seconds after every request below was signed.
 NOW_TEXT = "Sat, 28 Nov 2026 11:59:58 GMT"
+
+
+def _rsa_sha256(key: RSAPrivateKey, signing_string: str) -> str:
+    """RSASSA-PKCS1-v1_5 over SHA-256, base64: what every one of these servers signs with."""
+    raw = key.sign(signing_string.encode(), padding.PKCS1v15(), hashes.SHA256())
+    return base64.b64encode(raw).decode()
 
 
 def _verify(method, path, headers, body, key_table, now, host="blog.example"):
@@ -30,6 +41,14 @@ def test_verify_request__mastodon_shape(alice_key, key_table, now) -> None:
         b'"id":"https://mastodon.example/7a1b0c2e-5d7f-4f0e-9a51-2c4d9e0f1a2b","type":"Follow",'
         b'"actor":"https://mastodon.example/users/alice","object":"https://blog.example/ap/actor"}'
     )
+    signature = _rsa_sha256(
+        alice_key,
+        "(request-target): post /ap/inbox\n"
+        "host: blog.example\n"
+        f"date: {NOW_TEXT}\n"
+        "digest: SHA-256=MUak2OY/ULo38dF8ymD6+AIIrvwXXdWwVdy9F3JPY5I=\n"
+        "content-type: application/activity+json",
+    )
     headers = {
         "Host": "blog.example",
         "User-Agent": "Mastodon/4.3.2 (http.rb/5.2.0; +https://mastodon.example/)",
@@ -40,11 +59,7 @@ def test_verify_request__mastodon_shape(alice_key, key_table, now) -> None:
         "Signature": (
             'keyId="https://mastodon.example/users/alice#main-key",algorithm="rsa-sha256",'
             'headers="(request-target) host date digest content-type",'
-            'signature="TeMJejtJMwPOi9VY2NIciAXkUcX3IDaWTRjFON+0Oh8YhbwdcuCI2SffUnKy01Hs2hxq66ac'
-            "bCKw+ep40ePKUqbqQR+BIhzO2JPT2x0mkPotajtaYLrcERCWdNRW4Bna88xosYKuIn1O+03jEQ/rbVfePsG+"
-            "gvu3N0qTta7je3l7cvcTZr9EWOEthpeezctqxY9wTP5L2qJGBGtJIg4lWKmLNxW3f0mNpSwm8ih+eQ3LXa+V"
-            "M4l9Da1t6+xFuYtC5QIdZejqkYftDvGjHui3ydvyNpAIyGhulsWFqyH1JYWXgfYx0GWiTtMDg/eHPevxW+Cu"
-            'dh0BlZPA+EV6fiuNYw=="'
+            f'signature="{signature}"'
         ),
     }
 
@@ -66,6 +81,13 @@ def test_verify_request__gotosocial_shape(bob_key, key_table, now) -> None:
         b'"id":"https://gts.example/users/bob/liked/01JDXQ4M5","type":"Like",'
         b'"actor":"https://gts.example/users/bob","object":"https://blog.example/ap/posts/hello"}'
     )
+    signature = _rsa_sha256(
+        bob_key,
+        "(request-target): post /ap/inbox\n"
+        "host: blog.example\n"
+        f"date: {NOW_TEXT}\n"
+        "digest: SHA-256=2EyyPKJh5+vJZtYqI3NnJSe0NK/nUWyZLqBOwrXw1cY=",
+    )
     headers = {
         "Host": "blog.example",
         "Date": NOW_TEXT,
@@ -75,11 +97,7 @@ def test_verify_request__gotosocial_shape(bob_key, key_table, now) -> None:
         "Signature": (
             'keyId="https://gts.example/users/bob/main-key",algorithm="hs2019",'
             'headers="(request-target) host date digest",'
-            'signature="Z3cAnGalLHhsssrptDeuuaRzJM/jYvJnnnra2M/PXRZAfsdDDQ15LiC6ep8jbWgLLdqppHgV'
-            "/9o9G90B1Ai8AuuEu1SS/0C67SVAupxSoHfCOlsF0o5qtCiktvRWMDSWTNwXTBQ8OHf72UVY09qlVF4gfcy8"
-            "nD4/+KU/stdpgw4uNd1Nv8fBQxBg06BWRQAJcpJa2QESq8g/X68fHzrTBBM6sDQnoD1hkUSl5DrD0qrKxZPc"
-            "f2jmLjmdvb+4LgyIhX8VtVFlFZcHy07UcZEnExKWmlQPQxE3B526W3+ZxCFARIGjt/tZk53ORXLz7GhAw6S9"
-            'XZrX8v8UfRN6AaeDTQ=="'
+            f'signature="{signature}"'
         ),
     }
 
@@ -99,6 +117,13 @@ def test_verify_request__bovine_shape_with_lowercase_digest(alice_key, key_table
         b'"id":"https://bovine.example/objects/3f2a","type":"Create",'
         b'"actor":"https://bovine.example/endpoints/Xk2p","object":{"type":"Note","content":"hi"}}'
     )
+    signature = _rsa_sha256(
+        alice_key,
+        "(request-target): post /ap/inbox\n"
+        "host: blog.example\n"
+        f"date: {NOW_TEXT}\n"
+        "digest: sha-256=sak3ZVL8hVCkArwKCRHkR6ibhldLtnoakY16Qq8GqPU=",
+    )
     headers = [
         (b"host", b"blog.example"),
         (b"date", NOW_TEXT.encode()),
@@ -107,13 +132,11 @@ def test_verify_request__bovine_shape_with_lowercase_digest(alice_key, key_table
         (b"user-agent", b"bovine/0.5.9"),
         (
             b"signature",
-            b'keyId="https://bovine.example/endpoints/Xk2p#main-key",algorithm="rsa-sha256",'
-            b'headers="(request-target) host date digest",'
-            b'signature="Fd67/PtxN1nu+TaG3nR2v9aueqWU3x9Efb4XgSeJDYBA5Zj7ne251bOai4WDK2NQXPmsZ3zm'
-            b"ycthrNEBduKbU3adDqGuWwgs6b0KLwCqh7Mjuntm1VrAOxzEc/Qe54yjAnprLkPU3jE5DnrKfH7v0hwv0h+U"
-            b"+kiodVkr2m8OiQwm+kc6xXBwyeQLt7h9OgRWglU4+zGH64x3bTA4OIGu2JUQo62yAqoyuDdIao2kuJYcQVPi"
-            b"eyPdvcR3aBKOoCnC5SczDUSoLGkx9tXClHHxhDAZHGqMsMvBjq14/clA4mHb8ksD4p68lXOLd33ziGOLxHrm"
-            b'xrLOJoCRXmEfA8wNBw=="',
+            (
+                'keyId="https://bovine.example/endpoints/Xk2p#main-key",algorithm="rsa-sha256",'
+                'headers="(request-target) host date digest",'
+                f'signature="{signature}"'
+            ).encode(),
         ),
     ]
 
@@ -132,6 +155,17 @@ def test_verify_request__fedify_rfc9421_shape(bob_key, key_table, now) -> None:
         b'"id":"https://hollo.example/#follows/0193","type":"Follow",'
         b'"actor":"https://hollo.example/@carol","object":"https://blog.example/ap/actor"}'
     )
+    # The signature base of RFC 9421 §2.5, written out: one line per component, then params.
+    signature = _rsa_sha256(
+        bob_key,
+        '"@method": POST\n'
+        '"@target-uri": https://blog.example/ap/inbox\n'
+        '"@authority": blog.example\n'
+        '"content-digest": sha-256=:h9D0UeMZFYAeBx1XKL8BHaPhDZO+JLS9TSykla8DmH4=:\n'
+        '"@signature-params": ("@method" "@target-uri" "@authority" "content-digest")'
+        ';created=1795867198;keyid="https://hollo.example/@carol#main-key"'
+        ';alg="rsa-v1_5-sha256"',
+    )
     headers = {
         "content-type": "application/activity+json",
         "content-digest": "sha-256=:h9D0UeMZFYAeBx1XKL8BHaPhDZO+JLS9TSykla8DmH4=:",
@@ -139,13 +173,7 @@ def test_verify_request__fedify_rfc9421_shape(bob_key, key_table, now) -> None:
             'sig1=("@method" "@target-uri" "@authority" "content-digest");created=1795867198;'
             'keyid="https://hollo.example/@carol#main-key";alg="rsa-v1_5-sha256"'
         ),
-        "signature": (
-            "sig1=:P3bn7OIi6s3qZJ98WDr7mZu65z+gAXWEHdxgGUxKq0lrolksdKHVO7dFx/t2LKVKMEw7ppZiUOAkGj9"
-            "utU3MqyxUT2rK0wi7HF/Ad/5YQGKoMJGIgaejzZUHWsyM8zqiVnkRpMXq5kHDCQZDzy3CipPDjPJ6v6QgZ+E"
-            "vcKTyASIF3HJxLp8zYZRKud/TaZa87Z4JKs+65xBbeqBd2NJwFK7CSx3WeqFiD11x9Ef77t5zuzD+kgP+kJQ"
-            "QWWN9EMfkfdn3lWiuF3B/xenO+ozJUpnoM3EeA9ItyoVcdgNVncXqMnPrFzC7neSZ8Fa7JtkZPbAa3Vdn8Ef"
-            "ZNZGf8LX3Vg==:"
-        ),
+        "signature": f"sig1=:{signature}:",
         "host": "blog.example",
         "user-agent": "Fedify/1.9.0 (Hollo/0.7.0; +https://hollo.example/)",
     }

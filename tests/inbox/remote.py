@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import socket
@@ -18,28 +19,28 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from fedipress.federation.keys import RSAPrivateKey, load_private_key, public_pem
+from fedipress.federation.keys import RSAPrivateKey, generate_private_key, public_pem
 from fedipress.federation.signatures import (
     format_http_date,
     sign_request,
     sign_request_rfc9421,
 )
 
-KEYS = Path(__file__).parents[1] / "fixtures" / "keys"
 AS = "https://www.w3.org/ns/activitystreams"
 AP_JSON = "application/activity+json"
 INBOX_URL = "https://blog.example/ap/inbox"  # what senders address: the public inbox
 
 
+@functools.cache
 def load_key(name: str) -> RSAPrivateKey:
-    return load_private_key((KEYS / f"{name}.pem").read_text())
+    """The test key of a remote account: made once per test run, never stored."""
+    return generate_private_key()
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,13 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from fedipress.federation.fetch import CachedKeyFetcher, Fetcher
-from fedipress.federation.keys import SigningKey, load_private_key, load_public_key, public_pem
+from fedipress.federation.keys import SigningKey, generate_private_key, load_public_key, public_pem
 from fedipress.federation.signatures import (
     VerifyResult,
     sign_request,
@@ -26,7 +25,6 @@ from fedipress.federation.signatures import (
 )
 from tests.peers.fedify_peer import ACTIVITY_JSON, FedifyPeer
 
-KEYS = Path(__file__).parent.parent / "fixtures" / "keys"
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SIGNERS = {"draft-cavage": sign_request, "rfc9421": sign_request_rfc9421}
 
@@ -36,7 +34,7 @@ def _now() -> datetime:
 
 
 class LocalActors:
-    """A tiny AP server on 127.0.0.1: actors /actors/<name> for tests/fixtures/keys/<name>.pem,
+    """A tiny AP server on 127.0.0.1: actors /actors/<name>, with keys made at start,
     each with an inbox that checks signatures with fedipress's verify_request.
 
     Like an inbox that verifies only draft-cavage, it answers 401 to RFC 9421 requests (after
@@ -44,9 +42,7 @@ class LocalActors:
     """
 
     def __init__(self) -> None:
-        self.keys = {
-            name: load_private_key((KEYS / f"{name}.pem").read_bytes()) for name in ("alice", "bob")
-        }
+        self.keys = {name: generate_private_key() for name in ("alice", "bob")}
         self.inbox_requests: list[dict[str, Any]] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
