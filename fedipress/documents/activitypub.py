@@ -80,6 +80,23 @@ _HREF_SRC = re.compile(r'(\s(?:href|src)=")([^"]*)(")')
 _NOT_HASHTAG_CHAR = re.compile(r"\W", re.UNICODE)
 
 
+def parse_time(value: object) -> datetime | None:
+    """An ActivityStreams timestamp ('2024-05-01T12:00:00Z') as an aware datetime; None for
+    anything else, including times without an offset (they name no instant)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def format_time(when: datetime) -> str:
+    """The timestamp form Mastodon writes: UTC, whole seconds, 'Z'."""
+    return _iso(when)
+
+
 def _iso(when: datetime) -> str:
     if when.tzinfo is None:
         raise ValueError(f"a naive datetime has no defined instant (got {when!r})")

@@ -302,8 +302,3 @@ class Sender:
             self.store.give_up(delivery.id, outcome.status, outcome.error or "gave up", now)
         else:
             self.store.retry_later(delivery.id, when, outcome.status, outcome.error, now)
-
-
-def inboxes_of(followers: Sequence[tuple[str, str | None]]) -> list[str]:
-    """Delivery targets for (inbox, shared inbox) pairs: one per shared inbox (spec §6.1)."""
-    return sorted({shared or inbox for inbox, shared in followers})

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
+from fedipress.documents.activitypub import parse_time
 from fedipress.documents.urls import Urls
 from fedipress.federation.store.base import (
     Flag,
@@ -362,7 +363,7 @@ class InboxHandler:
         stored = self.store.get_interaction(str(obj.get("id")))
         if stored is None or stored.actor_id != actor or stored.kind != "reply":
             return Outcome(202, "Update of something unknown ignored")
-        updated = _parse_time(obj.get("updated"))
+        updated = parse_time(obj.get("updated"))
         if stored.updated and updated and updated <= stored.updated:
             return Outcome(202, "stale Update ignored")
         self.store.update_interaction(
@@ -423,7 +424,7 @@ class InboxHandler:
             actor,
             str(target),
             "approved",
-            published=_parse_time(activity.get("published")) or now,
+            published=parse_time(activity.get("published")) or now,
             raw_json=json.dumps(activity),
         )
         added = self.store.add_interaction(item, now)
@@ -454,8 +455,8 @@ class InboxHandler:
             sanitize_html(str(obj.get("content") or "")),
             _url(obj),
             parent,
-            _parse_time(obj.get("published")) or now,
-            _parse_time(obj.get("updated")),
+            parse_time(obj.get("published")) or now,
+            parse_time(obj.get("updated")),
             json.dumps(obj),
         )
         added = self.store.add_interaction(item, now)
@@ -475,16 +476,6 @@ class InboxHandler:
             )
         )
         return Outcome(202, "report stored for the author")
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _url(obj: JSONObject) -> str | None:

@@ -21,6 +21,8 @@ from fedipress.documents.activitypub import (
     build_create,
     build_delete,
     build_update,
+    format_time,
+    parse_time,
 )
 from fedipress.federation.store.base import PublishedObject
 
@@ -44,11 +46,11 @@ class LiveObject:
 
     @property
     def published(self) -> datetime:
-        return _time(self.document.get("published")) or _NEVER
+        return parse_time(self.document.get("published")) or _NEVER
 
     @property
     def updated(self) -> datetime | None:
-        return _time(self.document.get("updated"))
+        return parse_time(self.document.get("updated"))
 
 
 @dataclass(frozen=True)
@@ -68,20 +70,6 @@ def version_of(document: Mapping[str, Any]) -> str:
     stable = {k: v for k, v in document.items() if k != "updated"}
     blob = json.dumps(stable, sort_keys=True, ensure_ascii=False).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else None
-
-
-def _iso(when: datetime) -> str:
-    return when.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def edit_time(
@@ -130,7 +118,7 @@ def plan_publish(
         elif previous.version != obj.version:
             when = edit_time(obj.updated, previous.updated or _published(previous, obj), now)
             document = copy.deepcopy(obj.document)
-            document["updated"] = _iso(when)
+            document["updated"] = format_time(when)
             # From-and-to versions: an edit back to earlier text (A, B, C, B) still gets an
             # id of its own, and the same change always gets the same id.
             change = f"{previous.version[:8]}-{obj.version}"
