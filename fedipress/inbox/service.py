@@ -129,12 +129,7 @@ class InboxService:
     def _follower_gone(self, inbox: str) -> None:
         """410 from a follower's personal inbox: that account is gone (spec §6.1). Called in
         the sender's store transaction. A shared inbox's 410 speaks for no one account."""
-        gone, offset = [], 0
-        while batch := self.store.list_followers(limit=1000, offset=offset):
-            gone += [f.actor_id for f in batch if f.inbox == inbox]
-            offset += len(batch)
-        for actor_id in gone:
-            self.store.remove_follower(actor_id)
+        self.store.remove_followers_with_inbox(inbox)
 
     # --- requests ---------------------------------------------------------------------------
 

@@ -126,3 +126,12 @@ def test_upsert_follower__state_outside_the_closed_set_is_a_bug_not_a_store_erro
 
     # The failed statement was rolled back; the store is still usable
     assert store.count_followers(None) == 0
+
+
+def test_remove_followers_with_inbox__only_those_on_that_inbox(store: Store) -> None:
+    shared = {"shared_inbox": "https://x.example/inbox"}
+    store.upsert_follower(follower("https://x.example/a", **shared))
+    store.upsert_follower(follower("https://x.example/b", **shared))
+    assert store.remove_followers_with_inbox("https://x.example/inbox") == 0  # a shared inbox
+    assert store.remove_followers_with_inbox("https://x.example/a/inbox") == 1
+    assert [f.actor_id for f in store.list_followers()] == ["https://x.example/b"]

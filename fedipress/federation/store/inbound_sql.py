@@ -136,6 +136,9 @@ class InboundSql(SqlCore):
     def remove_follower(self, actor_id: str) -> bool:
         return self._write("DELETE FROM followers WHERE actor_id = ?", (actor_id,)) > 0
 
+    def remove_followers_with_inbox(self, inbox: str) -> int:
+        return self._write("DELETE FROM followers WHERE inbox = ?", (inbox,))
+
     def set_follower_state(self, actor_id: str, state: FollowerState, now: datetime) -> bool:
         return (
             self._write(
