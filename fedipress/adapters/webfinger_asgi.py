@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fedipress.config import Config
+from fedipress.devserver import Response
 from fedipress.webfinger_endpoint import answer_webfinger
 
 Scope = MutableMapping[str, Any]
@@ -25,9 +26,4 @@ class WebFingerApp:
         else:
             query = scope.get("query_string", b"").decode("latin-1")
             status, headers, body = answer_webfinger(self.config, query)
-        raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-        raw.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send(
-            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
-        )
+        await Response(status, tuple(headers), body).send(send, head=scope["method"] == "HEAD")
