@@ -17,8 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fedipress.documents.yamltext import Positions, YamlSyntaxError, parse_yaml
 from fedipress.errors import ConfigError, SourceLocation
+from fedipress.yamltext import Positions, YamlSyntaxError, parse_yaml
 
 CONFIG_FILE = "fedipress.yaml"
 PERMALINK_TOKENS = frozenset({"slug", "year", "month", "day"})

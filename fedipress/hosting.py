@@ -13,11 +13,11 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from fedipress.config import Config
-from fedipress.content.outputs import Output, digest
+from fedipress.content.output import Output, digest
 from fedipress.content.site import Site
 
 if TYPE_CHECKING:
-    from fedipress.app import BuildContext
+    from fedipress.app.build import BuildContext
 
 HEADERS_FILE = "_headers"
 REDIRECTS_FILE = "_redirects"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fedipress.cli import main
+from fedipress.cli.main import main
 
 CONFIG = "-- fedipress.yaml --\ntitle: T\nbase_url: https://blog.example/\n"
 

@@ -23,12 +23,12 @@ import uvicorn
 from click.testing import CliRunner
 
 from fedipress import app
-from fedipress.cli import main
+from fedipress.app.keyfiles import generate_keys
+from fedipress.cli.main import main
 from fedipress.config import Config, FediverseConfig, load_config
-from fedipress.devserver import DevServer, LiveReload
 from fedipress.documents.urls import Urls
 from fedipress.hosting import DYNAMIC_PATHS, header_rules, redirect_rules
-from fedipress.keyfiles import generate_keys
+from fedipress.preview.server import DevServer, LiveReload
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"

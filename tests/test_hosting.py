@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fedipress import app
-from fedipress.app import BuildContext
+from fedipress.app.build import BuildContext
 from fedipress.config import Config, load_config
 from fedipress.content.site import build_site
 from fedipress.hosting import (

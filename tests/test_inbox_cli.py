@@ -21,11 +21,11 @@ import httpx
 import pytest
 from click.testing import CliRunner, Result
 
-from fedipress.cli import main
+from fedipress.app.keyfiles import generate_keys
+from fedipress.cli.main import main
 from fedipress.config import load_config
 from fedipress.federation.keys import RSAPrivateKey, load_private_key
 from fedipress.federation.store import Flag, Follower, Interaction, Store, open_store
-from fedipress.keyfiles import generate_keys
 from tests.inbox.harness import ACTOR, verify_blog_request
 from tests.inbox.remote import RemoteServer, load_key, serve_in_thread
 
@@ -386,7 +386,7 @@ def _free_port() -> int:
 def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> None:
     # Given `fedipress inbox serve` started as its own process on a free port
     port = _free_port()
-    command = [sys.executable, "-m", "fedipress.cli", "inbox", "serve", str(site)]
+    command = [sys.executable, "-m", "fedipress.cli.main", "inbox", "serve", str(site)]
     process = subprocess.Popen(
         [*command, "--port", str(port)],
         cwd=ROOT,

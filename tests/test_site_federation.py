@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedipress.app import BuildOptions, build, check
-from fedipress.cli import main
+from fedipress.app.build import BuildOptions, build, check
+from fedipress.app.checks import check_files
+from fedipress.app.keyfiles import generate_keys
+from fedipress.cli.main import main
 from fedipress.config import load_config
 from fedipress.errors import BuildFailed, ConfigError
 from fedipress.federation.keys import load_private_key
-from fedipress.federation_checks import check_files
 from fedipress.hosting import header_rules, headers_for, redirect_rules
-from fedipress.keyfiles import generate_keys
 
 EXAMPLE = Path(__file__).parent.parent / "example-site"
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

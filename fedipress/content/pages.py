@@ -21,7 +21,7 @@ import jinja2
 from fedipress import __version__
 from fedipress.config import Author, Config, FediverseConfig, MenuItem
 from fedipress.content.feeds import render_atom, render_json_feed, render_robots, render_sitemap
-from fedipress.content.outputs import Output, digest, file_for
+from fedipress.content.output import Output, digest, file_for
 from fedipress.content.site import Paginator, Site, YearGroup, paginate
 from fedipress.content.theme import render_template
 from fedipress.documents.post import Post

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fedipress.documents.yamltext import Positions, YamlSyntaxError, parse_yaml
 from fedipress.errors import ContentError, SourceLocation
+from fedipress.yamltext import Positions, YamlSyntaxError, parse_yaml
 
 _FENCE = "---"
 _CLOSERS = ("---", "...")

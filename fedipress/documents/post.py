@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any, Literal
 
-from fedipress.documents.yamltext import Positions
 from fedipress.errors import ContentError
+from fedipress.yamltext import Positions
 
 Kind = Literal["post", "page"]
 

@@ -24,17 +24,17 @@ from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
 from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
+from fedipress.federation.activities import InboxHandler, Settings, check_shape
 from fedipress.federation.delivery import Sender
 from fedipress.federation.fetch import CachedKeyFetcher, Fetcher, is_activity_media_type
-from fedipress.federation.inbox import InboxHandler, Settings, check_shape
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import verify_request
 from fedipress.federation.store.base import Store
 from fedipress.hosting import header_rules, headers_for
 from fedipress.inbox.hooks import deploy_request_authentic
 from fedipress.inbox.http import InboxRequest, InboxResponse
-from fedipress.webfinger_endpoint import PATH as WEBFINGER_PATH
-from fedipress.webfinger_endpoint import answer_webfinger
+from fedipress.inbox.webfinger import PATH as WEBFINGER_PATH
+from fedipress.inbox.webfinger import answer_webfinger
 
 log = logging.getLogger("fedipress.inbox")
 DEPLOY_HOOK = "/ap/hooks/deploy"
@@ -271,7 +271,7 @@ class InboxService:
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
         """A deploy finished: read the live site's objects and publish what changed."""
-        from fedipress.publish import live_reader, load_live_objects, queue_changes
+        from fedipress.app.publish import live_reader, load_live_objects, queue_changes
 
         if not self.options.deploy_secret:
             return InboxResponse.error(404, "the deploy hook is off (set FEDIPRESS_DEPLOY_SECRET)")

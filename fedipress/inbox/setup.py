@@ -7,13 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from fedipress.app.keyfiles import read_private_key
 from fedipress.config import load_config
 from fedipress.documents.urls import Urls
 from fedipress.errors import ConfigError
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.store import open_store
 from fedipress.inbox.service import InboxOptions, InboxService
-from fedipress.keyfiles import read_private_key
 
 DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
 SITE_ENV = "FEDIPRESS_SITE_DIR"

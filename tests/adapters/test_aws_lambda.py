@@ -25,6 +25,7 @@ from fedipress.adapters.aws_lambda import (
     request_from_event,
     response_to_result,
 )
+from fedipress.app.keyfiles import generate_keys
 from fedipress.config import load_config
 from fedipress.federation.keys import RSAPrivateKey, load_private_key
 from fedipress.federation.signatures import sign_request
@@ -32,7 +33,6 @@ from fedipress.federation.store import open_store
 from fedipress.inbox.http import InboxResponse
 from fedipress.inbox.service import InboxService
 from fedipress.inbox.setup import InboxSetup, open_inbox
-from fedipress.keyfiles import generate_keys
 from tests.inbox.harness import ACTOR, verify_blog_request
 from tests.inbox.remote import AS, RemoteServer, load_key, serve_in_thread
 

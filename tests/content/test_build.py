@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.app import BuildOptions, build, check
+from fedipress.app.build import BuildOptions, build, check
 from fedipress.errors import BuildFailed, ThemeError
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)

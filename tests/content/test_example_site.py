@@ -14,7 +14,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from fedipress import app
-from fedipress.app import BuildOptions
+from fedipress.app.build import BuildOptions
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-site"
 BASE_URL = "https://blog.example/"

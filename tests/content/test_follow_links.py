@@ -11,12 +11,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from fedipress.cli import main
+from fedipress.app.keyfiles import generate_keys
+from fedipress.cli.main import main
 from fedipress.config import Author, Config, FediverseConfig, ProfileField, load_config
 from fedipress.content.pages import PageInfo, SiteInfo
 from fedipress.content.theme import load_theme, make_environment, render_template
 from fedipress.documents.activitypub import build_actor
-from fedipress.keyfiles import generate_keys
 
 BASE = "https://blog.example/"
 ACTOR = "https://blog.example/ap/actor"

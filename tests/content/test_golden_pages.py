@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fedipress.app import BuildOptions, build
+from fedipress.app.build import BuildOptions, build
 
 EXAMPLE = Path(__file__).parent.parent.parent / "example-site"
 PAGES = [

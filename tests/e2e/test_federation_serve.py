@@ -12,8 +12,8 @@ import httpx
 import pytest
 from serving import Serve
 
+from fedipress.app.keyfiles import generate_keys
 from fedipress.config import load_config
-from fedipress.keyfiles import generate_keys
 
 EXAMPLE = Path(__file__).parent.parent.parent / "example-site"
 AP = "application/activity+json"

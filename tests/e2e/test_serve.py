@@ -18,8 +18,8 @@ import pytest
 from serving import TIMEOUT, Serve
 
 from fedipress.config import load_config
-from fedipress.devserver import DevServer, LiveReload
 from fedipress.hosting import RedirectRule, header_rules, headers_for, response_headers
+from fedipress.preview.server import DevServer, LiveReload
 
 SITE = {
     "fedipress.yaml": "title: Serve Test\nbase_url: https://blog.example/\n",
@@ -331,7 +331,7 @@ def test_serve__port_in_use(site: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "fedipress.cli", "serve", str(site), "--port", str(port)],
+            [sys.executable, "-m", "fedipress.cli.main", "serve", str(site), "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
@@ -343,7 +343,7 @@ def test_serve__port_in_use(site: Path) -> None:
 
 def test_serve__no_site_here(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fedipress.cli", "serve", str(tmp_path), "--port", "0"],
+        [sys.executable, "-m", "fedipress.cli.main", "serve", str(tmp_path), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

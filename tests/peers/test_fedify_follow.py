@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from fedipress.app.keyfiles import generate_keys
 from fedipress.config import load_config
-from fedipress.keyfiles import generate_keys
 from tests.conftest import write_site
 from tests.e2e.serving import Serve
 from tests.peers.fedify_peer import FedifyPeer

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fedipress.cli import main
+from fedipress.app.keyfiles import generate_keys
+from fedipress.cli.main import main
 from fedipress.config import load_config
-from fedipress.keyfiles import generate_keys
-from fedipress.serve import SERVE_DATABASE, SERVE_DIR
+from fedipress.preview.rebuild import SERVE_DATABASE, SERVE_DIR
 from tests.conftest import write_site
 from tests.e2e.serving import Serve
 from tests.peers.fedify_peer import FedifyPeer, Record

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from fedipress.app.keyfiles import generate_keys
 from fedipress.config import load_config
-from fedipress.keyfiles import generate_keys
 from tests.e2e.serving import Serve
 from tests.peers.pasture import Pasture, Verification
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from fedipress.cli import main
+from fedipress.app.keyfiles import generate_keys
+from fedipress.cli.main import main
 from fedipress.config import load_config
 from fedipress.federation.signatures import RemoteKey, verify_request
 from fedipress.federation.store import Follower, Store, open_store
-from fedipress.keyfiles import generate_keys
 from tests.conftest import write_site
 from tests.inbox.remote import Recorded, RemoteServer
 

@@ -17,15 +17,15 @@ import httpx
 import pytest
 
 from fedipress.adapters.asgi import InboxASGI
+from fedipress.app.keyfiles import read_private_key
 from fedipress.config import load_config
-from fedipress.devserver import DevServer, LiveReload
 from fedipress.documents.urls import Urls
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.store import Store
 from fedipress.hosting import header_rules
 from fedipress.inbox.hooks import sign_body
 from fedipress.inbox.service import InboxOptions, InboxService
-from fedipress.keyfiles import read_private_key
+from fedipress.preview.server import DevServer, LiveReload
 from tests.inbox.remote import RemoteServer, serve_in_thread
 from tests.publish.support import Blog, add_followers, post_text
 

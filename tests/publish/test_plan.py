@@ -12,7 +12,7 @@ import pytest
 
 from fedipress.config import Config, FediverseConfig
 from fedipress.documents.urls import Urls
-from fedipress.federation.publishing import (
+from fedipress.federation.publish_plan import (
     LiveObject,
     Planned,
     edit_time,

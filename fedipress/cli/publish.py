@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from fedipress.cli_support import (
+from fedipress.cli.support import (
     Verbosity,
     _require_site,
     handle_errors,
@@ -97,7 +97,7 @@ def publish(
     workers: int,
 ) -> None:
     """Send new, edited and removed posts to every follower: Create, Update, Delete."""
-    from fedipress.publish import live_reader, load_live_objects, output_reader, queue_changes
+    from fedipress.app.publish import live_reader, load_live_objects, output_reader, queue_changes
 
     service = _service(site)
     config = service.config

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fedipress.config import Config
-from fedipress.devserver import Response
-from fedipress.webfinger_endpoint import answer_webfinger
+from fedipress.inbox.webfinger import answer_webfinger
+from fedipress.preview.server import Response
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -19,7 +19,7 @@ from fedipress.config import Config
 from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
 from fedipress.federation.fetch import Fetcher
-from fedipress.federation.publishing import LiveObject, Planned, plan_publish
+from fedipress.federation.publish_plan import LiveObject, Planned, plan_publish
 from fedipress.federation.store.base import PublishedObject, Store
 
 JSONObject = dict[str, Any]

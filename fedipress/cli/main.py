@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from fedipress import __version__
-from fedipress.cli_support import (
+from fedipress.cli.inbox import blocks, followers, inbox, interactions
+from fedipress.cli.publish import deliver, deliveries, publish
+from fedipress.cli.support import (
     Progress,
     Verbosity,
     _print_warnings,
@@ -19,9 +21,7 @@ from fedipress.cli_support import (
     verbosity_options,
 )
 from fedipress.errors import BuildFailed, FedipressError
-from fedipress.inbox.commands import blocks, followers, inbox, interactions
-from fedipress.publish_commands import deliver, deliveries, publish
-from fedipress.serve import serve
+from fedipress.preview.rebuild import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +135,7 @@ def check(
 @handle_errors
 def new(verbosity: Verbosity, path: Path, force: bool, title: str, base_url: str) -> None:
     """Create a new site in PATH."""
-    from fedipress.scaffold import create_site
+    from fedipress.app.scaffold import create_site
 
     written = create_site(path, title=title, base_url=base_url, force=force)
     if not verbosity.quiet:
@@ -166,8 +166,8 @@ def keys() -> None:
 def keys_generate(verbosity: Verbosity, site: Path, force: bool, print_private: bool) -> None:
     """Create an RSA key pair: the public key beside fedipress.yaml (commit it), the private
     key in .fedipress/private.pem (never commit it)."""
+    from fedipress.app.keyfiles import PRIVATE_KEY_ENV, generate_keys
     from fedipress.config import load_config
-    from fedipress.keyfiles import PRIVATE_KEY_ENV, generate_keys
 
     _require_site(site)
     paths, private = generate_keys(site, load_config(site), force=force)
@@ -190,9 +190,9 @@ def keys_generate(verbosity: Verbosity, site: Path, force: bool, print_private: 
 @handle_errors
 def keys_show(verbosity: Verbosity, site: Path) -> None:
     """Print the public key and its key id."""
+    from fedipress.app.keyfiles import read_public_pem
     from fedipress.config import load_config
     from fedipress.documents.urls import Urls
-    from fedipress.keyfiles import read_public_pem
 
     _require_site(site)
     config = load_config(site)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from fedipress.cli_support import (
+from fedipress.cli.support import (
     Verbosity,
     _require_site,
     handle_errors,
@@ -148,7 +148,7 @@ def followers_export(verbosity: Verbosity, site: Path) -> None:
 
 def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
     """Accept or Reject a follower: update the store, queue the reply, try to send it now."""
-    from fedipress.federation.inbox import build_accept
+    from fedipress.federation.activities import build_accept
 
     service = _service(site)
     store = service.store

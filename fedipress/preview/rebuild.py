@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from fedipress.cli_support import (
+from fedipress.cli.support import (
     Verbosity,
     _print_warnings,
     _relative,
@@ -38,12 +38,12 @@ if TYPE_CHECKING:
     import watchfiles
 
     from fedipress import app
-    from fedipress.adapters.webfinger_asgi import WebFingerApp
-    from fedipress.devserver import DevServer, LiveReload
     from fedipress.inbox.service import InboxService
+    from fedipress.preview.server import DevServer, LiveReload
+    from fedipress.preview.webfinger import WebFingerApp
 
 # The build, the server and the watcher are imported when `serve` runs, so that every other
-# command starts without loading them (as cli.py does for fedipress.app).
+# command starts without loading them (as cli.py does for fedipress.app.build).
 
 SERVE_DIR = Path(".fedipress") / "serve"
 WATCHED_DIRS = frozenset({"content", "static", "templates", "themes"})
@@ -155,7 +155,7 @@ class Rebuilder:
     async def publish(self) -> None:
         """After each build, send new, edited and removed posts to the local followers, as
         `fedipress publish` does after a deploy: the whole loop can be watched locally."""
-        from fedipress.publish import load_live_objects, output_reader, queue_changes
+        from fedipress.app.publish import load_live_objects, output_reader, queue_changes
 
         assert self.inbox is not None and self.options.output is not None
         config = self.inbox.config
@@ -282,9 +282,9 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
     import uvicorn
 
     from fedipress import app
-    from fedipress.adapters.webfinger_asgi import WebFingerApp
-    from fedipress.devserver import DevServer, LiveReload
-    from fedipress.webfinger_endpoint import PATH as WEBFINGER_PATH
+    from fedipress.inbox.webfinger import PATH as WEBFINGER_PATH
+    from fedipress.preview.server import DevServer, LiveReload
+    from fedipress.preview.webfinger import WebFingerApp
 
     sock = bind_socket(options.host, options.port)
     url = local_url(sock)
@@ -370,8 +370,8 @@ def _local_inbox(site_dir: Path, base_url: str) -> tuple[InboxService | None, Pa
     """The inbox for the preview, when the site is a Fediverse account: its own database,
     private addresses allowed (local peers live on 127.0.0.1), and the site's key, or a local
     key pair when this checkout lacks the private key."""
+    from fedipress.app.keyfiles import dev_key_pair
     from fedipress.inbox.setup import DATABASE_ENV, InboxSetup, open_inbox
-    from fedipress.keyfiles import dev_key_pair
 
     config = load_config(site_dir)
     if config.fediverse is None:

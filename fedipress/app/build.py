@@ -26,11 +26,11 @@ from fedipress.content.cache import (
 from fedipress.content.document import parse_document
 from fedipress.content.loader import Found, StaticFile, find_sources, find_static
 from fedipress.content.markdown import Renderer, make_markdown, resolve_engine
-from fedipress.content.output import Progress, WriteStats, write_outputs
-from fedipress.content.outputs import Output, digest
+from fedipress.content.output import Output, digest
 from fedipress.content.pages import PageHook, Planner, check_links
 from fedipress.content.site import Site, build_site
 from fedipress.content.theme import check_templates, load_theme, make_environment
+from fedipress.content.writer import Progress, WriteStats, write_outputs
 from fedipress.documents.post import Post
 from fedipress.errors import BuildFailed, ContentError, Diagnostic, FedipressError, SourceLocation
 from fedipress.hosting import RedirectRule
@@ -245,8 +245,8 @@ def prepare(site_dir: Path, options: BuildOptions) -> Config:
 
 def default_extensions(site_dir: Path, config: Config, options: BuildOptions) -> list[Extension]:
     """The parts every build includes besides the HTML site (host rules, federation)."""
+    from fedipress.app.federation_docs import FederationDocuments
     from fedipress.hosting import HostFiles
-    from fedipress.site_federation import FederationDocuments
 
     extensions: list[Extension] = []
     if config.fediverse is not None:
@@ -435,7 +435,7 @@ def _check_in_memory(
     outputs: Sequence[Output], config: Config, redirects: Sequence[RedirectRule]
 ) -> WriteStats:
     """Render every output without writing it, and check the federation documents."""
-    from fedipress.federation_checks import DocumentChecker
+    from fedipress.app.checks import DocumentChecker
     from fedipress.hosting import header_rules, redirect_rules
 
     checker = DocumentChecker(config, header_rules(config), redirect_rules(config, redirects))

@@ -15,21 +15,21 @@ from typing import TYPE_CHECKING, Any
 from fedipress import __version__
 from fedipress.config import Config, FediverseConfig
 from fedipress.content.markdown import make_markdown, render_markdown
-from fedipress.content.outputs import Output, digest
+from fedipress.content.output import Output, digest
 from fedipress.content.pages import Alternate, HeadExtras, PageHook
 from fedipress.content.site import Site
 
 if TYPE_CHECKING:
-    from fedipress.app import BuildContext
+    from fedipress.app.build import BuildContext
+from fedipress.app.keyfiles import key_paths, read_public_pem
 from fedipress.documents import activitypub as ap
 from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
 from fedipress.documents.post import Post
+from fedipress.documents.published_ids import RECORD_FILE, load_record, reconcile, render_record
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import build_jrd, render_host_meta
 from fedipress.errors import Diagnostic, SourceLocation
 from fedipress.hosting import RedirectRule
-from fedipress.keyfiles import key_paths, read_public_pem
-from fedipress.published_ids import RECORD_FILE, load_record, reconcile, render_record
 
 FEATURED_FALLBACK = 5  # latest posts shown on a new profile when none is pinned
 AP_TYPE = ap.AP_MEDIA_TYPE
