@@ -7,17 +7,11 @@ The build writes them as Netlify / Cloudflare Pages `_headers` and `_redirects` 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 from fedipress.config import Config
-from fedipress.content.output import Output, digest
-from fedipress.content.site import Site
-
-if TYPE_CHECKING:
-    from fedipress.app.build import BuildContext
 
 HEADERS_FILE = "_headers"
 REDIRECTS_FILE = "_redirects"
@@ -286,30 +280,3 @@ def render_redirects_file(rules: Sequence[RedirectRule]) -> str:
         f"{rule.source} {rule.target} {rule.status}{'!' if rule.force else ''}\n" for rule in rules
     ]
     return _BANNER + "".join(lines)
-
-
-@dataclass(frozen=True)
-class HostFiles:
-    """The build extension that writes `_headers` and `_redirects`."""
-
-    def input_key(self) -> str:
-        return ""  # the rules come from the config and the other extensions
-
-    def outputs(self, context: BuildContext) -> list[Output]:
-        site, global_key = context.site, context.global_key
-        extra = tuple(context.redirects)
-        files = {
-            HEADERS_FILE: render_headers_file(header_rules(site.config)),
-            REDIRECTS_FILE: render_redirects_file(redirect_rules(site.config, extra)),
-        }
-        return [
-            Output(path, digest([global_key, text]), render=_fixed(text.encode()))
-            for path, text in files.items()
-        ]
-
-    def page_hook(self, site: Site) -> None:
-        return None
-
-
-def _fixed(data: bytes) -> Callable[[], bytes]:
-    return lambda: data

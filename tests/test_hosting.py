@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from fedipress import app
-from fedipress.app.build import BuildContext
+from fedipress.app.host_files import HostFiles
 from fedipress.config import Config, load_config
+from fedipress.content.extension import BuildContext
 from fedipress.content.site import build_site
 from fedipress.hosting import (
     HeaderRule,
-    HostFiles,
     RedirectRule,
     header_rules,
     headers_for,

@@ -1,68 +1,42 @@
-"""Use cases: build and check a site. The only place where content meets the outside world
-(files, clock, processes) and, later, federation."""
+"""Build and check a site: the content pipeline run over the site folder, with the build
+extensions (host rules, federation documents), the cache and the one writer."""
 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
 
 from fedipress import __version__
+from fedipress.app.checks import DocumentChecker
+from fedipress.app.federation_docs import FederationDocuments
+from fedipress.app.host_files import HostFiles
+from fedipress.app.parse import load_documents
 from fedipress.config import Config, load_config
 from fedipress.content.cache import (
     CACHE_FORMAT,
     BuildCache,
-    Entry,
     Snapshot,
-    fingerprints,
-    text_hash,
 )
 from fedipress.content.document import parse_document
+from fedipress.content.extension import BuildContext, Extension
 from fedipress.content.loader import Found, StaticFile, find_sources, find_static
-from fedipress.content.markdown import Renderer, make_markdown, resolve_engine
+from fedipress.content.markdown import make_markdown, resolve_engine
 from fedipress.content.output import Output, digest
-from fedipress.content.pages import PageHook, Planner, check_links
+from fedipress.content.pages import Planner, check_links
 from fedipress.content.site import Site, build_site
 from fedipress.content.theme import check_templates, load_theme, make_environment
-from fedipress.content.writer import Progress, WriteStats, write_outputs
+from fedipress.content.writer import Progress, WriteStats, write_outputs, write_site_files
 from fedipress.documents.post import Post
 from fedipress.errors import BuildFailed, ContentError, Diagnostic, FedipressError, SourceLocation
-from fedipress.hosting import RedirectRule
+from fedipress.hosting import RedirectRule, header_rules, redirect_rules
 
 CACHE_DIR = Path(".fedipress") / "cache"
 THEME_CHECKED = "theme checked"  # cache.meta: the theme fingerprint last checked in full
-PARSE_PARALLEL_THRESHOLD = 200
-
-
-@dataclass
-class BuildContext:
-    """What an Extension sees of a build."""
-
-    site: Site
-    global_key: str  # changes with fedipress, the config, the theme and the site's pages
-    full: Callable[[Post], Post]  # a post with its HTML (posts travel without it)
-    fingerprint: Callable[[Post], str]  # a hash of all `full` returns
-    now: datetime
-    diagnostics: list[Diagnostic] = field(default_factory=list)  # extensions may add
-    redirects: list[RedirectRule] = field(default_factory=list)  # for _redirects (HostFiles)
-
-
-class Extension(Protocol):
-    """A part that adds outputs and <head> tags to a build (host rules, federation)."""
-
-    def outputs(self, context: BuildContext) -> list[Output]: ...
-
-    def page_hook(self, site: Site) -> PageHook | None: ...
-
-    def input_key(self) -> str:
-        """A hash of the files besides content, config and theme that the outputs read."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -99,122 +73,6 @@ def _jobs(requested: int) -> int:
     return requested if requested > 0 else (os.cpu_count() or 1)
 
 
-# --- parsing -----------------------------------------------------------------------------
-
-_PARSE_JOB: tuple[Path, Config] | None = None
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What a parse worker sends back: the post, or an error, or 'unchanged bytes'."""
-
-    source: str
-    text_hash: str
-    post: Post | None = None
-    fingerprints: tuple[str, str] = ("", "")
-    problem: Diagnostic | None = None
-
-
-def _parse_one(
-    site_dir: Path, config: Config, md: Renderer, found: Found, known_hash: str
-) -> Parsed:
-    source = found.source.path
-    data = (site_dir / source).read_bytes()
-    digest_ = text_hash(data)
-    if digest_ == known_hash:  # touched but unchanged: keep the cached post
-        return Parsed(source, digest_)
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        problem = Diagnostic(
-            "error",
-            f"not UTF-8 text ({exc.reason} at byte {exc.start})",
-            SourceLocation(source),
-            "save the file as UTF-8",
-        )
-        return Parsed(source, digest_, problem=problem)
-    try:
-        post = parse_document(text, found.source, config, md)
-    except FedipressError as exc:
-        return Parsed(source, digest_, problem=exc.diagnostic())
-    return Parsed(source, digest_, post, fingerprints(post))
-
-
-def _parse_chunk(chunk: list[tuple[Found, str]]) -> list[Parsed]:
-    assert _PARSE_JOB is not None
-    site_dir, config = _PARSE_JOB
-    md = make_markdown(config.markdown_engine)
-    return [_parse_one(site_dir, config, md, f, h) for f, h in chunk]
-
-
-def _parse_all(
-    site_dir: Path,
-    config: Config,
-    todo: list[tuple[Found, str]],
-    jobs: int,
-) -> list[Parsed]:
-    global _PARSE_JOB
-    if jobs <= 1 or len(todo) < PARSE_PARALLEL_THRESHOLD:
-        md = make_markdown(config.markdown_engine)
-        return [_parse_one(site_dir, config, md, f, h) for f, h in todo]
-    chunk = max(8, len(todo) // (jobs * 8))
-    chunks = [todo[i : i + chunk] for i in range(0, len(todo), chunk)]
-    _PARSE_JOB = (site_dir, config)
-    try:
-        with multiprocessing.get_context("fork").Pool(jobs) as pool:
-            return [item for part in pool.imap(_parse_chunk, chunks) for item in part]
-    finally:
-        _PARSE_JOB = None
-
-
-@dataclass
-class Loaded:
-    found: list[Found]
-    documents: list[Post]
-    entries: dict[str, Entry]
-    diagnostics: list[Diagnostic]
-    parsed: int
-
-
-def load_documents(
-    site_dir: Path, config: Config, cache: BuildCache, jobs: int, found: list[Found]
-) -> Loaded:
-    """Every post and page, from the cache when the file's bytes are unchanged."""
-    entries: dict[str, Entry] = {}
-    todo: list[tuple[Found, str]] = []
-    for item in found:
-        entry = cache.entries.get(item.source.path)
-        if entry is not None and entry.post.resources != item.source.resources:
-            entry = None
-        if entry is not None and (entry.mtime_ns, entry.size) == (item.mtime_ns, item.size):
-            entries[item.source.path] = entry
-        else:
-            todo.append((item, entry.text_hash if entry else ""))
-    diagnostics: list[Diagnostic] = []
-    by_path = {f.source.path: f for f, _ in todo}
-    parsed = 0
-    for result in _parse_all(site_dir, config, todo, jobs):
-        item = by_path[result.source]
-        if result.problem is not None:
-            diagnostics.append(result.problem)
-            cache.forget(result.source)
-        elif result.post is None:
-            entries[result.source] = cache.touch(result.source, item.mtime_ns, item.size)
-        else:
-            parsed += 1
-            entries[result.source] = cache.remember(
-                result.source,
-                item.mtime_ns,
-                item.size,
-                result.text_hash,
-                result.post,
-                result.fingerprints,
-            )
-    cache.forget_missing({f.source.path for f in found})
-    documents = [e.post for e in entries.values()]
-    return Loaded(found, documents, entries, diagnostics, parsed)
-
-
 # --- building ----------------------------------------------------------------------------
 
 
@@ -245,9 +103,6 @@ def prepare(site_dir: Path, options: BuildOptions) -> Config:
 
 def default_extensions(site_dir: Path, config: Config, options: BuildOptions) -> list[Extension]:
     """The parts every build includes besides the HTML site (host rules, federation)."""
-    from fedipress.app.federation_docs import FederationDocuments
-    from fedipress.hosting import HostFiles
-
     extensions: list[Extension] = []
     if config.fediverse is not None:
         extensions.append(
@@ -400,6 +255,7 @@ def build(
         _guard_output(site_dir, out_dir)
         previous = cache.manifests.get(manifest_key, {})
         stats = write_outputs(outputs, out_dir, previous, jobs, progress)
+        write_site_files(site_dir, context.site_files)
         cache.manifests[manifest_key] = {o.path: o.key for o in outputs}
         cache.snapshots[manifest_key] = Snapshot(
             inputs,
@@ -435,9 +291,6 @@ def _check_in_memory(
     outputs: Sequence[Output], config: Config, redirects: Sequence[RedirectRule]
 ) -> WriteStats:
     """Render every output without writing it, and check the federation documents."""
-    from fedipress.app.checks import DocumentChecker
-    from fedipress.hosting import header_rules, redirect_rules
-
     checker = DocumentChecker(config, header_rules(config), redirect_rules(config, redirects))
     problems = []
     for output in outputs:

@@ -1,6 +1,6 @@
 """The static federation documents of a site: WebFinger, the actor, the outbox, one object
 per post, featured, followers/following, replies, NodeInfo, host-meta, and Tombstones at ids
-that were published once. A build Extension (see app.py); the builders are pure."""
+that were published once. A build Extension (content/extension.py); the builders are pure."""
 
 from __future__ import annotations
 
@@ -10,22 +10,26 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fedipress import __version__
+from fedipress.app.keyfiles import key_paths, read_public_pem
 from fedipress.config import Config, FediverseConfig
+from fedipress.content.extension import BuildContext
 from fedipress.content.markdown import make_markdown, render_markdown
 from fedipress.content.output import Output, digest
 from fedipress.content.pages import Alternate, HeadExtras, PageHook
 from fedipress.content.site import Site
-
-if TYPE_CHECKING:
-    from fedipress.app.build import BuildContext
-from fedipress.app.keyfiles import key_paths, read_public_pem
 from fedipress.documents import activitypub as ap
 from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
 from fedipress.documents.post import Post
-from fedipress.documents.published_ids import RECORD_FILE, load_record, reconcile, render_record
+from fedipress.documents.published_ids import (
+    RECORD_FILE,
+    PublishedId,
+    parse_record,
+    reconcile,
+    render_record,
+)
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import build_jrd, render_host_meta
 from fedipress.errors import Diagnostic, SourceLocation
@@ -109,9 +113,7 @@ class FederationDocuments:
         live = [(p.uid, p.post_type or _fedi(config).post_type, p.date) for p in posts if p.date]
         reconciled = reconcile(record, live, now)
         if self.record_ids and reconciled.record != record:
-            (self.site_dir / RECORD_FILE).write_text(
-                render_record(reconciled.record), encoding="utf-8"
-            )
+            context.site_files[RECORD_FILE] = render_record(reconciled.record).encode()
         for entry in reconciled.gone:
             object_id = urls.post(entry.uid)
             context.diagnostics.append(
@@ -233,3 +235,13 @@ def _render(build: Callable[..., object], *args: Any) -> bytes:
 def _fedi(config: Config) -> FediverseConfig:
     assert config.fediverse is not None
     return config.fediverse
+
+
+def load_record(site_dir: Path) -> dict[str, PublishedId]:
+    """The site's published-ids.json, or an empty record when there is none yet."""
+    path = site_dir / RECORD_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    return parse_record(text, str(path))

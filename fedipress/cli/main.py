@@ -9,6 +9,7 @@ import click
 from fedipress import __version__
 from fedipress.cli.inbox import blocks, followers, inbox, interactions
 from fedipress.cli.publish import deliver, deliveries, publish
+from fedipress.cli.serve import serve
 from fedipress.cli.support import (
     Progress,
     Verbosity,
@@ -21,7 +22,6 @@ from fedipress.cli.support import (
     verbosity_options,
 )
 from fedipress.errors import BuildFailed, FedipressError
-from fedipress.preview.rebuild import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

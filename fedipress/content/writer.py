@@ -14,7 +14,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -217,3 +217,18 @@ def _rebuild_aside(
     os.rename(staging, out_dir)
     shutil.rmtree(old, ignore_errors=True)
     return WriteStats(len(outputs), len(to_render), unchanged=False)
+
+
+def write_site_files(site_dir: Path, files: Mapping[str, bytes]) -> None:
+    """Write the files a build keeps beside the site's sources (published-ids.json): each
+    replaced atomically, and only when its bytes change, so git sees no needless edits."""
+    for rel, data in files.items():
+        target = site_dir / rel
+        try:
+            if target.read_bytes() == data:
+                continue
+        except FileNotFoundError:
+            pass
+        temporary = target.with_name(f".{target.name}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, target)

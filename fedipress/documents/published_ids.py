@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from fedipress.errors import ConfigError, SourceLocation
 
@@ -62,15 +61,6 @@ def render_record(record: Mapping[str, PublishedId]) -> str:
         "ids": ids,
     }
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
-
-
-def load_record(site_dir: Path) -> dict[str, PublishedId]:
-    path = site_dir / RECORD_FILE
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return {}
-    return parse_record(text, str(path))
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
-import click
-
-from fedipress.cli.support import (
-    Verbosity,
-    _print_warnings,
-    _relative,
-    _require_site,
-    handle_errors,
-    site_argument,
-    verbosity_options,
-)
 from fedipress.config import CONFIG_FILE, load_config
 from fedipress.errors import Diagnostic, FedipressError
 
@@ -48,6 +37,24 @@ if TYPE_CHECKING:
 SERVE_DIR = Path(".fedipress") / "serve"
 WATCHED_DIRS = frozenset({"content", "static", "templates", "themes"})
 WATCHED_NAMES = WATCHED_DIRS | {CONFIG_FILE}
+
+
+class Reporter(Protocol):
+    """Where the preview reports how builds go: the CLI prints it, a test may collect it."""
+
+    def info(self, text: str) -> None:
+        """A progress line (`built …`, `serving …`); hidden when quiet."""
+
+    def problem(self, text: str) -> None:
+        """A failed build or publish: always shown."""
+
+    def warnings(self, warnings: tuple[Diagnostic, ...]) -> None:
+        """A build's warnings, when they differ from the last build's."""
+
+    def changed(self, paths: list[str]) -> None:
+        """The files whose change started a rebuild (shown when verbose)."""
+
+
 BUG_NOTE = "This is a bug in fedipress, not in your site. Please report it with the traceback."
 
 
@@ -107,7 +114,7 @@ class Rebuilder:
         site_dir: Path,
         options: app.BuildOptions,
         server: DevServer,
-        verbosity: Verbosity,
+        report: Reporter,
         webfinger: WebFingerApp | None = None,
         inbox: InboxService | None = None,
     ) -> None:
@@ -117,7 +124,7 @@ class Rebuilder:
         self.options = options
         self.server = server
         self.live = server.live
-        self.verbosity = verbosity
+        self.report = report
         self._warnings: tuple[Diagnostic, ...] = ()
 
     async def build(self) -> None:
@@ -128,12 +135,12 @@ class Rebuilder:
         try:
             result = await asyncio.to_thread(app.build, self.site_dir, self.options)
         except FedipressError as exc:
-            text = _relative(str(exc))
-            click.echo(text, err=True)
+            text = str(exc)
+            self.report.problem(text)
             self.live.build_finished(text)
         except Exception:
             text = traceback.format_exc() + "\n" + BUG_NOTE
-            click.echo(text, err=True)
+            self.report.problem(text)
             self.live.build_finished(text)
         except BaseException:  # cancelled at shutdown: leave the state as it was
             self.live.build_finished(self.live.error, changed=False)
@@ -144,10 +151,9 @@ class Rebuilder:
                 self.webfinger.config = config
             self.server.set_rules(header_rules(config), redirect_rules(config, result.redirects))
             if result.warnings != self._warnings:  # each rebuild would repeat them
-                _print_warnings(result.warnings, self.verbosity)
+                self.report.warnings(result.warnings)
                 self._warnings = result.warnings
-            if not self.verbosity.quiet:
-                click.echo(summary(result))
+            self.report.info(summary(result))
             if self.inbox is not None:
                 await self.publish()
             self.live.build_finished(None, changed=not result.unchanged)
@@ -165,10 +171,10 @@ class Rebuilder:
                 queue_changes, config, self.inbox.store, live, datetime.now(UTC)
             )
         except FedipressError as exc:
-            click.echo(_relative(str(exc)), err=True)
+            self.report.problem(str(exc))
             return
-        if result.changes and not self.verbosity.quiet:
-            click.echo(
+        if result.changes:
+            self.report.info(
                 f"published {result.created} new, {result.updated} edited, "
                 f"{result.deleted} removed to {result.inboxes} inboxes"
             )
@@ -179,9 +185,7 @@ class Rebuilder:
     async def rebuild_on_change(self, watcher: Watcher, stop: asyncio.Event) -> None:
         """Rebuild after each batch of changes until `stop` is set."""
         while (changes := await watcher.next_batch(stop)) is not None:
-            if self.verbosity.verbose:
-                for path in sorted(changes):
-                    click.echo(f"changed: {_relative(path)}", err=True)
+            self.report.changed(sorted(changes))
             await self.build()
 
 
@@ -277,7 +281,7 @@ async def _close_streams_on_exit(server: uvicorn.Server, live: LiveReload) -> No
     live.close()
 
 
-async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity) -> None:
+async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) -> None:
     """Serve until Ctrl-C. Prints `serving URL` once the first build is done."""
     import uvicorn
 
@@ -327,7 +331,7 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
             timeout_graceful_shutdown=3,
         )
     )
-    rebuilder = Rebuilder(site_dir, build_options, server_app, verbosity, webfinger, inbox)
+    rebuilder = Rebuilder(site_dir, build_options, server_app, report, webfinger, inbox)
     stop = asyncio.Event()
 
     async def work() -> None:
@@ -336,7 +340,7 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
             await watcher.start()
         try:
             await rebuilder.build()
-            click.echo(f"serving {url.rstrip('/')}{base_path}/")
+            report.info(f"serving {url.rstrip('/')}{base_path}/")
             if watcher is not None:
                 await rebuilder.rebuild_on_change(watcher, stop)
         finally:
@@ -382,56 +386,4 @@ def _local_inbox(site_dir: Path, base_url: str) -> tuple[InboxService | None, Pa
     return open_inbox(setup, environ), dev_key
 
 
-def serve_site(site_dir: Path, options: ServeOptions, verbosity: Verbosity) -> None:
-    """Run `fedipress serve` in the foreground; returns when stopped with Ctrl-C."""
-    if not (site_dir / CONFIG_FILE).is_file():
-        load_config(site_dir)  # raises the usual "no fedipress.yaml" error
-    if options.base_url:  # a usage error: check it now rather than in every build
-        parts = urlsplit(options.base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise FedipressError(
-                f"--base-url must be an absolute http(s) URL (got {options.base_url!r})"
-            )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_server(site_dir, options, verbosity))
-    if not verbosity.quiet:
-        click.echo("stopped", err=True)
-
-
-@click.command()
-@verbosity_options
-@site_argument
-@click.option(
-    "--port",
-    "-p",
-    type=click.IntRange(0, 65535),
-    default=8000,
-    show_default=True,
-    help="Port to listen on (0: any free port).",
-)
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--base-url", help="Base URL for the build (default: this server's address).")
-@click.option("--drafts", is_flag=True, help="Include posts marked 'draft: true'.")
-@click.option("--future", is_flag=True, help="Include posts dated in the future.")
-@click.option(
-    "--no-reload", is_flag=True, help="Build once: do not watch files or reload open tabs."
-)
-@click.pass_obj
-@handle_errors
-def serve(
-    verbosity: Verbosity | None,
-    site: Path,
-    port: int,
-    host: str,
-    base_url: str | None,
-    drafts: bool,
-    future: bool,
-    no_reload: bool,
-) -> None:
-    """Preview the site on a local server, rebuilding and reloading the page on every save."""
-    _require_site(site)
-    options = ServeOptions(host, port, base_url, drafts, future, reload=not no_reload)
-    serve_site(site, options, verbosity or Verbosity())
-
-
-__all__ = ["ServeOptions", "bind_socket", "run_server", "serve", "serve_site"]
+__all__ = ["Reporter", "ServeOptions", "bind_socket", "run_server"]
