@@ -12,6 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from fedipress.config import Config
+from fedipress.documents.media import (
+    AP_MEDIA_TYPE,
+    JRD_MEDIA_TYPE,
+    NODEINFO_20_MEDIA_TYPE,
+    NODEINFO_21_MEDIA_TYPE,
+)
+from fedipress.documents.urls import DYNAMIC_PATHS
 
 HEADERS_FILE = "_headers"
 REDIRECTS_FILE = "_redirects"
@@ -77,15 +84,10 @@ JSON_FEED = "application/feed+json; charset=utf-8"
 ASSET_CACHE = "public, max-age=3600"
 
 
-AP_TYPE = "application/activity+json"
-JRD_TYPE = "application/jrd+json"
-NODEINFO_TYPE = 'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/{}#"'
 # Mastodon refetches a stale actor after a day and at key-rotation time; keep the actor and
 # WebFinger fresh in CDN caches so a new key or alias propagates in minutes (spec §10.10).
 SHORT_CACHE = "public, max-age=300"
 CORS = ("Access-Control-Allow-Origin", "*")
-# Paths the inbox function answers; a static host proxies them to it (inbox_proxy).
-DYNAMIC_PATHS = ("/ap/inbox", "/ap/followers", "/ap/hooks/*")
 
 
 def header_rules(config: Config) -> list[HeaderRule]:
@@ -113,16 +115,16 @@ def _federation_header_rules() -> list[HeaderRule]:
     """Mastodon ignores AP documents served as application/json (spec §2.1, §10.1), and the
     files have no extension a host could guess a type from."""
     return [
-        HeaderRule("/ap/*", (("Content-Type", AP_TYPE), CORS)),
+        HeaderRule("/ap/*", (("Content-Type", AP_MEDIA_TYPE), CORS)),
         HeaderRule("/ap/actor", (("Cache-Control", SHORT_CACHE),)),
         HeaderRule(
             "/.well-known/webfinger",
-            (("Content-Type", JRD_TYPE), CORS, ("Cache-Control", SHORT_CACHE)),
+            (("Content-Type", JRD_MEDIA_TYPE), CORS, ("Cache-Control", SHORT_CACHE)),
         ),
         HeaderRule("/.well-known/nodeinfo", (("Content-Type", "application/json"), CORS)),
         HeaderRule("/.well-known/host-meta", (("Content-Type", "application/xrd+xml"), CORS)),
-        HeaderRule("/nodeinfo/2.1", (("Content-Type", NODEINFO_TYPE.format("2.1")), CORS)),
-        HeaderRule("/nodeinfo/2.0", (("Content-Type", NODEINFO_TYPE.format("2.0")), CORS)),
+        HeaderRule("/nodeinfo/2.1", (("Content-Type", NODEINFO_21_MEDIA_TYPE), CORS)),
+        HeaderRule("/nodeinfo/2.0", (("Content-Type", NODEINFO_20_MEDIA_TYPE), CORS)),
     ]
 
 
@@ -133,8 +135,7 @@ def redirect_rules(config: Config, extra: Sequence[RedirectRule] = ()) -> list[R
     proxy = config.fediverse.inbox_proxy.rstrip("/") if config.fediverse else ""
     if proxy:
         for path in DYNAMIC_PATHS:
-            target = proxy + (path[:-1] + ":splat" if path.endswith("*") else path)
-            rules.append(RedirectRule(path, target, 200, force=True))
+            rules.append(RedirectRule(path, proxy + path, 200, force=True))
     return rules + list(extra)
 
 

@@ -26,8 +26,8 @@ from fedipress import app
 from fedipress.app.keyfiles import generate_keys
 from fedipress.cli.main import main
 from fedipress.config import Config, FediverseConfig, load_config
-from fedipress.documents.urls import Urls
-from fedipress.hosting import DYNAMIC_PATHS, header_rules, redirect_rules
+from fedipress.documents.urls import DYNAMIC_PATHS, Urls
+from fedipress.hosting import header_rules, redirect_rules
 from fedipress.preview.server import DevServer, LiveReload
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +240,7 @@ def test_deploy_docs__server_config_has_every_host_rule(language: str) -> None:
         literal = re.split(r"[*:]", rule.pattern)[0].rstrip("/") or "/"
         assert literal in text, f"{language}: no rule for {rule.pattern}"
     for path in DYNAMIC_PATHS:
-        assert path.rstrip("*").rstrip("/") in text, f"{language}: no proxy for {path}"
+        assert path in text, f"{language}: no proxy for {path}"
     assert "/ap/tombstones/" in text and "410" in text, f"{language}: no Tombstones"
     proxies = [r for r in redirect_rules(config) if r.status == 200]
     assert len(proxies) == len(DYNAMIC_PATHS)

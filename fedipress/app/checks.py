@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from fedipress.config import USERNAME_RE, Config
+from fedipress.documents.media import AP_MEDIA_TYPE, AS_CONTEXT, JRD_MEDIA_TYPE
 from fedipress.documents.urls import Urls
 from fedipress.errors import Diagnostic, SourceLocation
 from fedipress.hosting import (
-    AP_TYPE,
-    JRD_TYPE,
     HeaderRule,
     RedirectRule,
     headers_for,
@@ -23,7 +22,6 @@ from fedipress.hosting import (
 )
 
 ACTOR_TYPES = {"Application", "Group", "Organization", "Person", "Service"}
-AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 MAX_BYTES = 1_000_000  # Mastodon refuses larger documents (request.rb body_with_limit)
 _ALTERNATE = re.compile(r'<link rel="alternate" type="application/activity\+json" href="([^"]+)"')
 _SOFTWARE = re.compile(r"^[a-z0-9-]+$")
@@ -75,7 +73,7 @@ class DocumentChecker:
         types = {
             v for k, v in headers_for(url_path, self.header_rules) if k.lower() == "content-type"
         }
-        expected = {"ap": AP_TYPE, "webfinger": JRD_TYPE}.get(kind)
+        expected = {"ap": AP_MEDIA_TYPE, "webfinger": JRD_MEDIA_TYPE}.get(kind)
         if expected and types != {expected}:
             self.fail(
                 path,
@@ -150,7 +148,9 @@ class DocumentChecker:
         selfs = [
             link
             for link in (links if isinstance(links, list) else [])
-            if isinstance(link, dict) and link.get("rel") == "self" and link.get("type") == AP_TYPE
+            if isinstance(link, dict)
+            and link.get("rel") == "self"
+            and link.get("type") == AP_MEDIA_TYPE
         ]
         if not selfs or selfs[0].get("href") != self.urls.actor():
             self.fail(path, "the self link must point at the actor id, byte for byte (spec §1.3)")

@@ -21,6 +21,7 @@ from fedipress.content.output import Output, digest
 from fedipress.content.pages import Alternate, HeadExtras, PageHook
 from fedipress.content.site import Site
 from fedipress.documents import activitypub as ap
+from fedipress.documents.media import AP_MEDIA_TYPE
 from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
 from fedipress.documents.post import Post
 from fedipress.documents.published_ids import (
@@ -36,7 +37,6 @@ from fedipress.errors import Diagnostic, SourceLocation
 from fedipress.hosting import RedirectRule
 
 FEATURED_FALLBACK = 5  # latest posts shown on a new profile when none is pinned
-AP_TYPE = ap.AP_MEDIA_TYPE
 
 
 def _json(document: object) -> bytes:
@@ -82,11 +82,13 @@ class FederationDocuments:
             # object (spec §5.8); `fediverse:creator` credits the actor on link cards (§5.9).
             if kind == "post" and post is not None:
                 return HeadExtras(
-                    (Alternate(AP_TYPE, self.urls.post(post.uid)),),
+                    (Alternate(AP_MEDIA_TYPE, self.urls.post(post.uid)),),
                     (("fediverse:creator", handle),),
                 )
             if kind == "home":
-                return HeadExtras((Alternate(AP_TYPE, actor),), (("fediverse:creator", handle),))
+                return HeadExtras(
+                    (Alternate(AP_MEDIA_TYPE, actor),), (("fediverse:creator", handle),)
+                )
             return HeadExtras()
 
         return hook

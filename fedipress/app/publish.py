@@ -13,16 +13,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from fedipress.config import Config
+from fedipress.documents.media import JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
 from fedipress.federation.fetch import Fetcher
 from fedipress.federation.publish_plan import LiveObject, Planned, plan_publish
 from fedipress.federation.store.base import PublishedObject, Store
 
-JSONObject = dict[str, Any]
 Reader = Callable[[str], Awaitable[JSONObject | None]]  # absolute URL -> document
 
 

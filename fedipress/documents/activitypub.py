@@ -16,16 +16,10 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 from fedipress.config import Config, ProfileField
+from fedipress.documents.media import AS_CONTEXT, PUBLIC, JSONObject
 from fedipress.documents.post import Post
 from fedipress.documents.urls import Urls, require_fediverse, to_uri
 
-JSONObject = dict[str, object]
-
-# Mastodon ignores documents served with any other type, `application/json` included
-# (json_ld_helper.rb `valid_activitypub_content_type?`, since 4.2.7; §2.1 item 2).
-AP_MEDIA_TYPE = "application/activity+json"
-AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 OUTBOX_PAGE_SIZE = 20
 # Mastodon keeps at most four attachments (status.rb MEDIA_ATTACHMENTS_LIMIT, §5.4).
 MAX_ATTACHMENTS = 4

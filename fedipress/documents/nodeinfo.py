@@ -10,35 +10,15 @@ from typing import Literal
 
 from fedipress import __version__
 from fedipress.config import Config
-from fedipress.documents.activitypub import AP_MEDIA_TYPE, JSONObject
+from fedipress.documents.media import JSONObject
 from fedipress.documents.urls import Urls
-from fedipress.documents.webfinger import JRD_MEDIA_TYPE, XRD_MEDIA_TYPE
 
-__all__ = [
-    "AP_MEDIA_TYPE",
-    "HOMEPAGE",
-    "JRD_MEDIA_TYPE",
-    "NODEINFO_20_MEDIA_TYPE",
-    "NODEINFO_21_MEDIA_TYPE",
-    "NODEINFO_DISCOVERY_MEDIA_TYPE",
-    "SOFTWARE_NAME",
-    "XRD_MEDIA_TYPE",
-    "build_nodeinfo",
-    "build_nodeinfo_discovery",
-]
+__all__ = ["HOMEPAGE", "SOFTWARE_NAME", "build_nodeinfo", "build_nodeinfo_discovery"]
 
 SchemaVersion = Literal["2.1", "2.0"]
 
 SOFTWARE_NAME = "fedipress"  # schema: ^[a-z0-9-]+$
 HOMEPAGE = "https://pypi.org/project/fedipress/"
-# The recommended types of NodeInfo PROTOCOL.md; the discovery document is plain JSON.
-NODEINFO_21_MEDIA_TYPE = (
-    'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.1#"'
-)
-NODEINFO_20_MEDIA_TYPE = (
-    'application/json; profile="http://nodeinfo.diaspora.software/ns/schema/2.0#"'
-)
-NODEINFO_DISCOVERY_MEDIA_TYPE = "application/json"
 _SCHEMA_REL = "http://nodeinfo.diaspora.software/ns/schema/"
 
 

@@ -20,6 +20,17 @@ from fedipress.config import Config, FediverseConfig
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _VERSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
+# The paths the inbox function answers (everything else of the site is static files). A
+# static host proxies DYNAMIC_PATHS to it (inbox_proxy); WebFinger stays a static file there,
+# but a server that sees the query (the preview, the inbox host) answers it too.
+INBOX_PATH = "/ap/inbox"
+FOLLOWERS_PATH = "/ap/followers"
+HEALTH_PATH = "/ap/health"
+HOOKS_PATH = "/ap/hooks/"
+DEPLOY_HOOK_PATH = HOOKS_PATH + "deploy"
+WEBFINGER_PATH = "/.well-known/webfinger"
+DYNAMIC_PATHS = (INBOX_PATH, FOLLOWERS_PATH, HEALTH_PATH, DEPLOY_HOOK_PATH)
+
 
 def require_fediverse(config: Config) -> FediverseConfig:
     """The `fediverse` section; raise ValueError when the site is not a Fediverse account."""

@@ -7,13 +7,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from xml.sax.saxutils import quoteattr
 
 from fedipress.config import Config
-from fedipress.documents.activitypub import AP_MEDIA_TYPE, JSONObject
+from fedipress.documents.media import AP_MEDIA_TYPE, JSONObject
 from fedipress.documents.urls import Urls
 
 # RFC 7033 §10.2. Mastodon accepts any JSON (webfinger.rb has no type check, §1.1), but
 # other software may check, and a static file needs an explicit header rule anyway.
-JRD_MEDIA_TYPE = "application/jrd+json"
-XRD_MEDIA_TYPE = "application/xrd+xml"
 PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
 
 ResourceKind = Literal["acct", "url"]

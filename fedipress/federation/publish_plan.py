@@ -24,9 +24,9 @@ from fedipress.documents.activitypub import (
     format_time,
     parse_time,
 )
+from fedipress.documents.media import JSONObject
 from fedipress.federation.store.base import PublishedObject
 
-JSONObject = dict[str, Any]
 Change = Literal["create", "update", "delete", "record"]
 # An object without `published` sorts first; aware, so it compares with the other dates.
 _NEVER = datetime.min.replace(tzinfo=UTC)

@@ -22,7 +22,15 @@ from urllib.parse import urldefrag, urlsplit
 
 from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
-from fedipress.documents.urls import Urls
+from fedipress.documents.urls import (
+    DEPLOY_HOOK_PATH,
+    DYNAMIC_PATHS,
+    FOLLOWERS_PATH,
+    HEALTH_PATH,
+    INBOX_PATH,
+    WEBFINGER_PATH,
+    Urls,
+)
 from fedipress.errors import FedipressError
 from fedipress.federation.activities import InboxHandler, Settings, check_shape
 from fedipress.federation.delivery import Sender
@@ -33,11 +41,9 @@ from fedipress.federation.store.base import Store
 from fedipress.hosting import header_rules, headers_for
 from fedipress.inbox.hooks import deploy_request_authentic
 from fedipress.inbox.http import InboxRequest, InboxResponse
-from fedipress.inbox.webfinger import PATH as WEBFINGER_PATH
 from fedipress.inbox.webfinger import answer_webfinger
 
 log = logging.getLogger("fedipress.inbox")
-DEPLOY_HOOK = "/ap/hooks/deploy"
 MAX_BODY = 1_000_000  # Mastodon's limit too (inboxes_controller.rb, spec §4.1)
 AP_TYPE = "application/activity+json"
 
@@ -137,8 +143,8 @@ class InboxService:
         """The route a received path means. Prefixes that platforms add (an API Gateway stage,
         a base path) are ignored: the inbox's paths end the same way whatever precedes them."""
         if path == self.inbox_path:
-            return "/ap/inbox"
-        for route in (WEBFINGER_PATH, "/ap/inbox", "/ap/followers", "/ap/health", DEPLOY_HOOK):
+            return INBOX_PATH
+        for route in (WEBFINGER_PATH, *DYNAMIC_PATHS):
             if path == route or path.endswith(route):
                 return route
         return path
@@ -148,21 +154,21 @@ class InboxService:
         if path == WEBFINGER_PATH and request.method in ("GET", "HEAD"):
             status, headers, body = answer_webfinger(self.config, request.query)
             return InboxResponse(status, tuple(headers), body)
-        if path == "/ap/inbox":
+        if path == INBOX_PATH:
             if request.method != "POST":
                 return InboxResponse(405, (("Allow", "POST"),))
             return await self._post(request)
-        if path == "/ap/followers" and request.method in ("GET", "HEAD"):
+        if path == FOLLOWERS_PATH and request.method in ("GET", "HEAD"):
             return await self._followers()
-        if path == "/ap/health" and request.method in ("GET", "HEAD"):
+        if path == HEALTH_PATH and request.method in ("GET", "HEAD"):
             return await self._health()
-        if path == DEPLOY_HOOK and request.method == "POST":
+        if path == DEPLOY_HOOK_PATH and request.method == "POST":
             return await self._deploy_hook(request)
         return InboxResponse.error(404, "not found")
 
     async def _followers(self) -> InboxResponse:
         total = await asyncio.to_thread(self.store.count_followers)
-        headers = headers_for("/ap/followers", header_rules(self.config))
+        headers = headers_for(FOLLOWERS_PATH, header_rules(self.config))
         return InboxResponse.json(
             200,
             build_followers(self.config, total),

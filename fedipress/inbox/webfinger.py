@@ -10,10 +10,10 @@ import json
 from urllib.parse import parse_qs
 
 from fedipress.config import Config
+from fedipress.documents.urls import WEBFINGER_PATH
 from fedipress.documents.webfinger import jrd_for_resource
 from fedipress.hosting import header_rules, headers_for
 
-PATH = "/.well-known/webfinger"
 _ERRORS = {400: "missing or malformed 'resource' parameter", 404: "no such account here"}
 
 
@@ -22,6 +22,6 @@ def answer_webfinger(config: Config, query_string: str) -> tuple[int, list[tuple
     values = parse_qs(query_string, keep_blank_values=True).get("resource", [])
     resource = values[0] if len(values) == 1 else None
     status, jrd = jrd_for_resource(config, resource)
-    headers = headers_for(PATH, header_rules(config))
+    headers = headers_for(WEBFINGER_PATH, header_rules(config))
     body = jrd if jrd is not None else {"error": _ERRORS[status]}
     return status, headers, (json.dumps(body, indent=2) + "\n").encode()

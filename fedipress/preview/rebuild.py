@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fedipress.config import CONFIG_FILE, load_config
+from fedipress.documents.urls import DYNAMIC_PATHS, WEBFINGER_PATH
 from fedipress.errors import Diagnostic, FedipressError
 
 if TYPE_CHECKING:
@@ -286,7 +287,6 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
     import uvicorn
 
     from fedipress import app
-    from fedipress.inbox.webfinger import PATH as WEBFINGER_PATH
     from fedipress.preview.server import DevServer, LiveReload
     from fedipress.preview.webfinger import WebFingerApp
 
@@ -311,7 +311,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         from fedipress.adapters.asgi import InboxASGI
 
         inbox_app = InboxASGI(inbox)
-        routes |= {path: inbox_app for path in INBOX_PATHS}
+        routes |= {path: inbox_app for path in DYNAMIC_PATHS}
     server_app = DevServer(
         site_dir / SERVE_DIR,
         live,
@@ -366,7 +366,6 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         sock.close()
 
 
-INBOX_PATHS = ("/ap/inbox", "/ap/followers", "/ap/health")
 SERVE_DATABASE = ".fedipress/serve-inbox.db"
 
 

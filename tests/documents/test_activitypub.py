@@ -12,8 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from fedipress.config import Config, FediverseConfig, ProfileField
 from fedipress.documents.activitypub import (
-    AS_CONTEXT,
-    PUBLIC,
     build_actor,
     build_create,
     build_delete,
@@ -28,6 +26,7 @@ from fedipress.documents.activitypub import (
     build_update,
     build_update_actor,
 )
+from fedipress.documents.media import AS_CONTEXT, PUBLIC
 from fedipress.documents.post import Post, Tag
 from fedipress.documents.urls import Urls
 

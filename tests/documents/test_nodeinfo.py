@@ -6,11 +6,13 @@ import pytest
 
 import fedipress
 from fedipress.config import Config, FediverseConfig
-from fedipress.documents.nodeinfo import (
+from fedipress.documents.media import (
     AP_MEDIA_TYPE,
     JRD_MEDIA_TYPE,
     NODEINFO_20_MEDIA_TYPE,
     NODEINFO_21_MEDIA_TYPE,
+)
+from fedipress.documents.nodeinfo import (
     build_nodeinfo,
     build_nodeinfo_discovery,
 )

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from fedipress.config import Config, FediverseConfig
-from fedipress.documents.activitypub import AP_MEDIA_TYPE, build_actor
+from fedipress.documents.activitypub import build_actor
+from fedipress.documents.media import AP_MEDIA_TYPE
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import (
     PROFILE_PAGE_REL,
