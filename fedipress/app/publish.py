@@ -1,4 +1,5 @@
-"""`fedipress publish`: queue Create/Update/Delete for every follower inbox, durably.
+"""Publishing: queue Create/Update/Delete for every follower inbox, durably. The one use
+case that `fedipress publish`, the deploy hook and the preview's rebuilds all call.
 
 The published objects come from the built output (the outbox and its pages) or from the
 live site (`--from URL`, the same documents over HTTP). Each change's row in the published
@@ -8,12 +9,15 @@ nothing, and running publish again queues nothing new.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from fedipress.app.wiring import Federation
 from fedipress.config import Config
 from fedipress.documents.media import JSONObject
 from fedipress.documents.urls import Urls
@@ -125,3 +129,28 @@ def queue_changes(
     return PublishResult(
         counts["create"], counts["update"], counts["delete"], counts["record"], queued, len(inboxes)
     )
+
+
+def live_site_reader(federation: Federation, url: str | None = None) -> Reader:
+    """Read the site's documents from the live site; `url`, when given, must be the site's
+    own address: each document's id must be the URL it is read from (the fetch path checks
+    it, as Mastodon does), so no other address can serve them."""
+    config = federation.config
+    if url is not None and urlsplit(url).netloc != urlsplit(config.base_url).netloc:
+        raise FedipressError(
+            f"--from {url} is not the site's address ({config.base_url})",
+            hint="publish from the live site itself, or from a build with --output",
+        )
+    return live_reader(federation.fetcher)
+
+
+async def publish(federation: Federation, read: Reader, backfill: int = 0) -> PublishResult:
+    """Send new, edited and removed posts to every follower: read the published objects,
+    queue the changes in one transaction, and wake the sender when rows were queued."""
+    live = await load_live_objects(federation.config, read)
+    result = await asyncio.to_thread(
+        queue_changes, federation.config, federation.store, live, federation.now(), backfill
+    )
+    if result.queued:
+        federation.sender.wake.set()
+    return result

@@ -9,7 +9,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
@@ -23,29 +23,32 @@ from fedipress.cli.support import (
 from fedipress.errors import FedipressError
 
 if TYPE_CHECKING:
-    from fedipress.federation.store.base import BlockKind
+    from fedipress.app.followers import Answer
+    from fedipress.federation.store.base import BlockKind, InteractionKind, InteractionState, Store
+    from fedipress.inbox.service import InboxService
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _service(site: Path):
+# The use cases are imported when a command runs, so that `fedipress --help` and the other
+# commands start without loading httpx and the store drivers.
+
+
+def _service(site: Path) -> InboxService:
     from fedipress.inbox.setup import InboxSetup, open_inbox
 
     _require_site(site)
     return open_inbox(InboxSetup(site))
 
 
-def _store(site: Path):
+def _store(site: Path) -> Store:
     """The store alone, for commands that need no key."""
-    import os
-
-    from fedipress.federation.store import open_store
-    from fedipress.inbox.setup import DATABASE_ENV
+    from fedipress.app.wiring import open_site_store
 
     _require_site(site)
-    return open_store(os.environ.get(DATABASE_ENV) or None, site)
+    return open_site_store(site)
 
 
 @click.group()
@@ -147,41 +150,18 @@ def followers_export(verbosity: Verbosity, site: Path) -> None:
 
 
 def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
-    """Accept or Reject a follower: update the store, queue the reply, try to send it now."""
-    from fedipress.federation.activities import build_accept
+    from fedipress.app.followers import answer_follower
+    from fedipress.app.wiring import open_federation
 
-    service = _service(site)
-    store = service.store
-    now = _now()
-    with store.transaction():
-        follower = store.get_follower(actor)
-        if follower is None:
-            raise FedipressError(
-                f"no follower or follow request from '{actor}'",
-                hint="see: fedipress followers list --pending",
-            )
-        follow = {
-            "id": follower.follow_activity_id or f"{actor}#follow",
-            "type": "Follow",
-            "actor": actor,
-            "object": service.urls.actor(),
-        }
-        reply = build_accept(service.urls.actor(), follow, "Accept" if accept else "Reject")
-        if accept:
-            store.set_follower_state(actor, "accepted", now)
-        else:
-            store.remove_follower(actor)
-        service.handler.queue_reply(reply, follower.inbox, now)
+    _require_site(site)
 
-    async def send() -> int:
-        try:
-            return sum(o.verdict == "done" for o in await service.sender.drain())
-        finally:
-            await service.aclose()
+    async def run() -> Answer:
+        async with open_federation(site) as federation:
+            return await answer_follower(federation, actor, accept)
 
-    sent = asyncio.run(send())
+    answer = asyncio.run(run())
     verb = "approved" if accept else ("removed" if remove else "rejected")
-    return f"{verb} {actor}; {'sent' if sent else 'queued'} the {reply['type']}"
+    return f"{verb} {actor}; {'sent' if answer.sent else 'queued'} the {answer.reply}"
 
 
 @followers.command("approve")
@@ -236,7 +216,11 @@ def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool
                 f"{flag.content or '(no comment)'} [{', '.join(flag.object_ids)}]"
             )
         return
-    rows = store.list_interactions(kind=kind, state="pending" if pending else None, limit=1000)
+    state = "pending" if pending else None
+    # click.Choice has checked `kind` against the InteractionKind names.
+    rows = store.list_interactions(
+        kind=cast("InteractionKind | None", kind), state=state, limit=1000
+    )
     for item in rows:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
         line = f"{when} {item.kind:8} {item.state:8} {item.actor_id} -> {item.object_id}"
@@ -246,19 +230,13 @@ def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool
 
 
 def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
-    import dataclasses
+    from fedipress.app.followers import set_reply_state
 
     store = _store(site)
-    with store.transaction():
-        item = store.get_interaction(reply_id)
-        if item is None or item.kind != "reply":
-            raise FedipressError(
-                f"no reply with id '{reply_id}'", hint="see: fedipress interactions list --pending"
-            )
-        if approve:
-            store.update_interaction(dataclasses.replace(item, state="approved"))
-        else:
-            store.remove_interaction(reply_id)
+    try:
+        set_reply_state(store, reply_id, approve)
+    finally:
+        store.close()
     return f"{'approved' if approve else 'removed'} {reply_id}"
 
 

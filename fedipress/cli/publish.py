@@ -10,7 +10,6 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 import click
 
@@ -21,20 +20,23 @@ from fedipress.cli.support import (
     site_argument,
     verbosity_options,
 )
-from fedipress.errors import FedipressError
 
 if TYPE_CHECKING:
+    from fedipress.app.wiring import Federation
     from fedipress.federation.store.base import Store
 
+# The use cases are imported when a command runs, so that `fedipress --help` and the other
+# commands start without loading httpx and the store drivers.
 
-def _service(site: Path):
-    from fedipress.inbox.setup import InboxSetup, open_inbox
+
+def _federation(site: Path) -> Federation:
+    from fedipress.app.wiring import open_federation
 
     _require_site(site)
-    return open_inbox(InboxSetup(site))
+    return open_federation(site)
 
 
-async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:
+async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int, int]:
     """Send what is due; a progress line on a terminal. Returns (done, retrying, dead)."""
     show = not verbosity.quiet and sys.stderr.isatty()
 
@@ -43,7 +45,7 @@ async def _drain(service, verbosity: Verbosity) -> tuple[int, int, int]:
             sys.stderr.write(f"\rdelivered {sent}")
             sys.stderr.flush()
 
-    outcomes = await service.sender.drain(progress=progress)
+    outcomes = await federation.sender.drain(progress=progress)
     if show:
         sys.stderr.write("\r\033[K")
     done = sum(o.verdict == "done" for o in outcomes)
@@ -97,37 +99,24 @@ def publish(
     workers: int,
 ) -> None:
     """Send new, edited and removed posts to every follower: Create, Update, Delete."""
-    from fedipress.app.publish import live_reader, load_live_objects, output_reader, queue_changes
+    from fedipress.app.publish import live_site_reader, output_reader
+    from fedipress.app.publish import publish as publish_changes
 
-    service = _service(site)
-    config = service.config
+    federation = _federation(site)
 
     async def run() -> tuple[str, int]:
-        try:
+        async with federation:
             if from_url:
-                # Each document's id must be the URL it is read from (the fetch path checks
-                # it, as Mastodon does), so only the site's own address can be read.
-                if urlsplit(from_url).netloc != urlsplit(config.base_url).netloc:
-                    raise FedipressError(
-                        f"--from {from_url} is not the site's address ({config.base_url})",
-                        hint="publish from the live site itself, or from a build with --output",
-                    )
-                read = live_reader(service.fetcher)
+                read = live_site_reader(federation, from_url)
             else:
-                read = output_reader(config, output or site / "_site")
-            live = await load_live_objects(config, read)
-            result = await asyncio.to_thread(
-                queue_changes, config, service.store, live, datetime.now(UTC), backfill
-            )
+                read = output_reader(federation.config, output or site / "_site")
+            result = await publish_changes(federation, read, backfill)
             line = (
                 f"{result.created} new, {result.updated} edited, {result.deleted} removed"
                 + (f", {result.recorded} recorded without sending" if result.recorded else "")
                 + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
             )
             return line, result.queued
-        finally:
-            await service.aclose()
-            service.store.close()  # an open PostgreSQL connection would outlive the command
 
     message, queued = asyncio.run(run())
     if not no_deliver and queued:
@@ -139,15 +128,12 @@ def publish(
 
 def _drain_once(site: str, per_host: int, quiet: bool) -> tuple[int, int, int]:
     """One sender process: its own store connection and clients, as a child must have."""
-    service = _service(Path(site))
-    service.sender.per_host = per_host
+    federation = _federation(Path(site))
+    federation.sender.per_host = per_host
 
     async def run() -> tuple[int, int, int]:
-        try:
-            return await _drain(service, Verbosity(quiet=quiet))
-        finally:
-            await service.aclose()
-            service.store.close()
+        async with federation:
+            return await _drain(federation, Verbosity(quiet=quiet))
 
     return asyncio.run(run())
 
@@ -179,18 +165,15 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
         if not verbosity.quiet:
             click.echo(f"{done} delivered, {retrying} to retry, {dead} failed")
         return
-    service = _service(site)
+    federation = _federation(site)
 
     async def run() -> str:
-        try:
+        async with federation:
             stop = asyncio.Event()
             asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
             asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-            await service.sender.run(stop)
+            await federation.sender.run(stop)
             return "stopped"
-        finally:
-            await service.aclose()
-            service.store.close()  # an open PostgreSQL connection would outlive the command
 
     message = asyncio.run(run())
     if not verbosity.quiet:
@@ -211,13 +194,10 @@ def deliveries(
     verbosity: Verbosity, site: Path, state: str | None, limit: int, retry_dead: bool
 ) -> None:
     """Show the delivery queue: counts, and the latest rows with their last error."""
-    import os
-
-    from fedipress.federation.store import open_store
-    from fedipress.inbox.setup import DATABASE_ENV
+    from fedipress.app.wiring import open_site_store
 
     _require_site(site)
-    store = open_store(os.environ.get(DATABASE_ENV) or None, site)
+    store = open_site_store(site)
     try:
         _show_deliveries(store, verbosity, state, limit, retry_dead)
     finally:

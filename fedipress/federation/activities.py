@@ -161,6 +161,11 @@ def build_accept(our_actor: str, follow: JSONObject, kind: str = "Accept") -> JS
     }
 
 
+def queue_reply(store: Store, reply: JSONObject, inbox: str, now: datetime) -> int:
+    """Queue an Accept/Reject to a follower's personal inbox (Mastodon sends them there)."""
+    return store.enqueue(str(reply["id"]), [inbox], json.dumps(reply, ensure_ascii=False), now)
+
+
 @dataclass
 class InboxHandler:
     urls: Urls
@@ -270,9 +275,7 @@ class InboxHandler:
         return Outcome(202, "Follow accepted", queued)
 
     def queue_reply(self, reply: JSONObject, inbox: str, now: datetime) -> int:
-        """Queue an Accept/Reject to a follower's personal inbox (Mastodon sends them there)."""
-        body = json.dumps(reply, ensure_ascii=False)
-        return self.store.enqueue(str(reply["id"]), [inbox], body, now)
+        return queue_reply(self.store, reply, inbox, now)
 
     def _on_undo(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
         inner = activity.get("object")

@@ -20,8 +20,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
+from fedipress.app.publish import live_site_reader, publish
+from fedipress.app.wiring import Federation
 from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
+from fedipress.documents.media import is_activity_media_type
 from fedipress.documents.urls import (
     DEPLOY_HOOK_PATH,
     DYNAMIC_PATHS,
@@ -29,12 +32,9 @@ from fedipress.documents.urls import (
     HEALTH_PATH,
     INBOX_PATH,
     WEBFINGER_PATH,
-    Urls,
 )
 from fedipress.errors import FedipressError
 from fedipress.federation.activities import InboxHandler, Settings, check_shape
-from fedipress.federation.delivery import Sender
-from fedipress.federation.fetch import CachedKeyFetcher, Fetcher, is_activity_media_type
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import verify_request
 from fedipress.federation.store.base import Store
@@ -54,7 +54,6 @@ def _utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class InboxOptions:
-    allow_private: bool = False  # let fetches and deliveries reach private addresses (tests)
     max_body: int = MAX_BODY
     deploy_secret: str = ""  # enables POST /ap/hooks/deploy (FEDIPRESS_DEPLOY_SECRET)
     # Accepted HTTP signature schemes (FEDIPRESS_SIGNATURE_SCHEMES). Refusing RFC 9421 makes
@@ -65,42 +64,27 @@ class InboxOptions:
 class InboxService:
     """Everything the inbox does, for any adapter. Use `async with` or call `aclose()`."""
 
-    def __init__(
-        self,
-        config: Config,
-        store: Store,
-        signer: SigningKey,
-        options: InboxOptions = InboxOptions(),
-        now: Callable[[], datetime] = _utcnow,
-    ) -> None:
-        if config.fediverse is None:
-            raise ValueError("the inbox needs a site with a 'fediverse' section")
+    def __init__(self, federation: Federation, options: InboxOptions = InboxOptions()) -> None:
+        config = federation.config
+        assert config.fediverse is not None  # Federation checked it
+        self.federation = federation
         self.config = config
-        self.store = store
+        self.store = federation.store
         self.options = options
-        self.now = now
-        self.urls = Urls(config)
+        self.now = federation.now
+        self.urls = federation.urls
         inbox = urlsplit(self.urls.inbox())
         # Proxies and serverless platforms rewrite Host and the path: verify signatures
         # against what the sender addressed, the public inbox URL (spec §4.4).
         self.public_host = inbox.netloc
         self.public_scheme = inbox.scheme
         self.inbox_path = inbox.path
-        self.fetcher = Fetcher(
-            signer=signer, site_url=config.base_url, allow_private=options.allow_private, now=now
-        )
-        self.keys = CachedKeyFetcher(self.fetcher, cache=store, now=now)
-        self.sender = Sender(
-            store,
-            signer,
-            config.base_url,
-            allow_private=options.allow_private,
-            now=now,
-            on_gone=self._follower_gone,
-        )
+        self.fetcher = federation.fetcher
+        self.keys = federation.keys
+        self.sender = federation.sender
         self.handler = InboxHandler(
             self.urls,
-            store,
+            self.store,
             Settings(
                 config.fediverse.manually_approves_followers, config.fediverse.approve_replies
             ),
@@ -109,6 +93,22 @@ class InboxService:
         )
         self._sender_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+
+    @classmethod
+    def for_site(
+        cls,
+        config: Config,
+        store: Store,
+        signer: SigningKey,
+        options: InboxOptions = InboxOptions(),
+        *,
+        allow_private: bool = False,
+        now: Callable[[], datetime] = _utcnow,
+    ) -> InboxService:
+        """An inbox over a config, store and key given here (tests, embedding): the store
+        stays the caller's to close."""
+        federation = Federation(config, store, signer, allow_private=allow_private, now=now)
+        return cls(federation, options)
 
     async def __aenter__(self) -> InboxService:
         return self
@@ -122,8 +122,7 @@ class InboxService:
             self._sender_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sender_task
-        await self.sender.aclose()
-        await self.fetcher.aclose()
+        await self.federation.aclose()
 
     # --- background sending -----------------------------------------------------------------
 
@@ -131,11 +130,6 @@ class InboxService:
         """Run the delivery sender in the background of the running event loop (once)."""
         if self._sender_task is None or self._sender_task.done():
             self._sender_task = asyncio.get_running_loop().create_task(self.sender.run(self._stop))
-
-    def _follower_gone(self, inbox: str) -> None:
-        """410 from a follower's personal inbox: that account is gone (spec §6.1). Called in
-        the sender's store transaction. A shared inbox's 410 speaks for no one account."""
-        self.store.remove_followers_with_inbox(inbox)
 
     # --- requests ---------------------------------------------------------------------------
 
@@ -277,8 +271,6 @@ class InboxService:
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
         """A deploy finished: read the live site's objects and publish what changed."""
-        from fedipress.app.publish import live_reader, load_live_objects, queue_changes
-
         if not self.options.deploy_secret:
             return InboxResponse.error(404, "the deploy hook is off (set FEDIPRESS_DEPLOY_SECRET)")
         if not deploy_request_authentic(
@@ -286,12 +278,9 @@ class InboxService:
         ):
             return InboxResponse.error(401, "bad or missing deploy hook signature")
         try:
-            live = await load_live_objects(self.config, live_reader(self.fetcher))
+            result = await publish(self.federation, live_site_reader(self.federation))
         except FedipressError as exc:
             return InboxResponse.error(502, exc.message)
-        result = await asyncio.to_thread(queue_changes, self.config, self.store, live, self.now())
-        if result.queued:
-            self.sender.wake.set()
         return InboxResponse.json(
             202,
             {

@@ -1,4 +1,8 @@
-"""Assemble an InboxService from a site folder and the environment (FEDIPRESS_* variables)."""
+"""Assemble an InboxService from a site folder and the environment (FEDIPRESS_* variables).
+
+`open_inbox(InboxSetup(site))` is the documented entry point for serverless functions; the
+federation pieces themselves are opened by `fedipress.app.wiring.open_federation`.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from fedipress.app.keyfiles import read_private_key
-from fedipress.config import load_config
-from fedipress.documents.urls import Urls
+from fedipress.app.wiring import (
+    ALLOW_PRIVATE_ENV,
+    DATABASE_ENV,
+    SITE_ENV,
+    open_federation,
+)
 from fedipress.errors import ConfigError
-from fedipress.federation.keys import SigningKey
-from fedipress.federation.store import open_store
 from fedipress.inbox.service import InboxOptions, InboxService
 
-DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
-SITE_ENV = "FEDIPRESS_SITE_DIR"
-ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
 SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
+
+__all__ = [
+    "ALLOW_PRIVATE_ENV",
+    "DATABASE_ENV",
+    "DEPLOY_SECRET_ENV",
+    "SCHEMES_ENV",
+    "SITE_ENV",
+    "InboxSetup",
+    "open_inbox",
+    "site_dir_from",
+]
 
 
 @dataclass(frozen=True)
@@ -30,23 +43,11 @@ class InboxSetup:
     public_key: Path | None = None  # a dev key pair instead of the site's
 
 
-def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> InboxService:
-    """The inbox for a site: its config, store (FEDIPRESS_DATABASE_URL or .fedipress/inbox.db)
-    and signing key (FEDIPRESS_PRIVATE_KEY or the key file). Raises ConfigError."""
-    env = os.environ if environ is None else environ
-    config = load_config(setup.site_dir)
-    if setup.base_url:
-        config = config.with_base_url(setup.base_url)
-    if config.fediverse is None:
-        raise ConfigError(
-            "the site has no 'fediverse' section, so it has no inbox",
-            hint="add 'fediverse: {username: blog}' to fedipress.yaml",
-        )
-    key = read_private_key(setup.site_dir, config, env, public_key=setup.public_key)
-    store = open_store(env.get(DATABASE_ENV) or None, setup.site_dir)
-    allow_private = setup.allow_private or env.get(ALLOW_PRIVATE_ENV, "") in ("1", "true", "yes")
+def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
+    """The inbox's own settings from the environment: the deploy secret and the signature
+    schemes it accepts. Raises ConfigError for an unknown scheme."""
     schemes = frozenset(
-        s.strip() for s in env.get(SCHEMES_ENV, "cavage,rfc9421").split(",") if s.strip()
+        s.strip() for s in environ.get(SCHEMES_ENV, "cavage,rfc9421").split(",") if s.strip()
     )
     unknown = schemes - {"cavage", "rfc9421"}
     if unknown or not schemes:
@@ -54,10 +55,22 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
             f"{SCHEMES_ENV} lists unknown schemes: {', '.join(sorted(unknown)) or '(none)'}",
             hint="use cavage, rfc9421 or both, comma-separated",
         )
-    options = InboxOptions(
-        allow_private, deploy_secret=env.get(DEPLOY_SECRET_ENV, ""), signature_schemes=schemes
+    return InboxOptions(deploy_secret=environ.get(DEPLOY_SECRET_ENV, ""), signature_schemes=schemes)
+
+
+def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> InboxService:
+    """The inbox for a site: its config, store (FEDIPRESS_DATABASE_URL or .fedipress/inbox.db)
+    and signing key (FEDIPRESS_PRIVATE_KEY or the key file). Raises ConfigError."""
+    env = os.environ if environ is None else environ
+    options = inbox_options(env)  # before opening anything: a bad setting opens nothing
+    federation = open_federation(
+        setup.site_dir,
+        env,
+        base_url=setup.base_url,
+        allow_private=setup.allow_private,
+        public_key=setup.public_key,
     )
-    return InboxService(config, store, SigningKey(Urls(config).key_id(), key), options)
+    return InboxService(federation, options)
 
 
 def site_dir_from(environ: Mapping[str, str]) -> Path:

@@ -14,7 +14,6 @@ import socket
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -162,15 +161,13 @@ class Rebuilder:
     async def publish(self) -> None:
         """After each build, send new, edited and removed posts to the local followers, as
         `fedipress publish` does after a deploy: the whole loop can be watched locally."""
-        from fedipress.app.publish import load_live_objects, output_reader, queue_changes
+        from fedipress.app.publish import output_reader, publish
 
         assert self.inbox is not None and self.options.output is not None
-        config = self.inbox.config
+        federation = self.inbox.federation
         try:
-            live = await load_live_objects(config, output_reader(config, self.options.output))
-            result = await asyncio.to_thread(
-                queue_changes, config, self.inbox.store, live, datetime.now(UTC)
-            )
+            read = output_reader(federation.config, self.options.output)
+            result = await publish(federation, read)
         except FedipressError as exc:
             self.report.problem(str(exc))
             return
@@ -181,7 +178,6 @@ class Rebuilder:
             )
         if result.queued:
             self.inbox.start_sender()
-            self.inbox.sender.wake.set()
 
     async def rebuild_on_change(self, watcher: Watcher, stop: asyncio.Event) -> None:
         """Rebuild after each batch of changes until `stop` is set."""
@@ -361,8 +357,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*tasks, return_exceptions=True)
         if inbox is not None:
-            await inbox.aclose()
-            inbox.store.close()
+            await inbox.aclose()  # its store too
         sock.close()
 
 

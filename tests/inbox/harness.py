@@ -21,7 +21,7 @@ from fedipress.config import Config, FediverseConfig
 from fedipress.federation.keys import RSAPrivateKey, SigningKey, public_pem
 from fedipress.federation.signatures import RemoteKey, verify_request
 from fedipress.federation.store import Store, open_store
-from fedipress.inbox.service import InboxOptions, InboxService
+from fedipress.inbox.service import InboxService
 from tests.inbox.remote import AS, Recorded, RemoteServer
 
 BLOG = "https://blog.example"
@@ -154,11 +154,11 @@ async def open_inbox(
     db: Database, remote: RemoteServer, blog_key: RSAPrivateKey, config: Config
 ) -> Inbox:
     clock = Clock()
-    service = InboxService(
+    service = InboxService.for_site(
         config,
         db.store,
         SigningKey(f"{ACTOR}#main-key", blog_key),
-        InboxOptions(allow_private=True),
+        allow_private=True,
         now=clock,
     )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=InboxASGI(service)), base_url=BLOG)

@@ -15,17 +15,17 @@ import httpx
 from fedipress.adapters.asgi import InboxASGI
 from fedipress.config import Config
 from fedipress.federation.keys import RSAPrivateKey, SigningKey
-from fedipress.inbox.service import MAX_BODY, InboxOptions, InboxService
+from fedipress.inbox.service import MAX_BODY, InboxService
 from tests.inbox.harness import ACTOR, AS, Database, make_config, verify_blog_request
 from tests.inbox.remote import Recorded, RemoteServer, serve_in_thread
 
 
 def make_service(db: Database, blog_key: RSAPrivateKey, config: Config | None = None):
-    return InboxService(
+    return InboxService.for_site(
         config or make_config(),
         db.store,
         SigningKey(f"{ACTOR}#main-key", blog_key),
-        InboxOptions(allow_private=True),
+        allow_private=True,
     )
 
 

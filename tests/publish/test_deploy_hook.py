@@ -103,8 +103,8 @@ async def open_hook(site: LiveSite, remote: RemoteServer, secret: str) -> Hook:
     add_followers(store, remote, "alice", "bob")
     add_followers(store, remote, "carol", shared=False)
     signer = SigningKey(Urls(config).key_id(), read_private_key(root, config, {}))
-    service = InboxService(
-        config, store, signer, InboxOptions(allow_private=True, deploy_secret=secret)
+    service = InboxService.for_site(
+        config, store, signer, InboxOptions(deploy_secret=secret), allow_private=True
     )
     transport = httpx.ASGITransport(app=InboxASGI(service))
     client = httpx.AsyncClient(transport=transport, base_url="https://inbox.example")

@@ -1,0 +1,133 @@
+"""Opening a site's federation pieces: the one place that joins config, signing key, store,
+fetcher, key cache and sender, from the site folder and the FEDIPRESS_* environment.
+
+The inbox function, `publish`, `deliver`, the follower commands and the preview all open
+what they need here, so they sign, fetch and deliver the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fedipress.app.keyfiles import read_private_key
+from fedipress.config import Config, load_config
+from fedipress.documents.urls import Urls
+from fedipress.errors import ConfigError
+from fedipress.federation.delivery import Sender
+from fedipress.federation.fetch import CachedKeyFetcher, Fetcher
+from fedipress.federation.keys import SigningKey
+from fedipress.federation.store import open_store
+from fedipress.federation.store.base import Store
+
+DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
+SITE_ENV = "FEDIPRESS_SITE_DIR"
+ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Federation:
+    """A site's federation pieces, made once and shared: `fetcher` (signed, guarded GETs),
+    `keys` (remote keys, cached in memory and in the store) and `sender` (the delivery
+    queue's worker, which drops a follower whose personal inbox answers 410).
+
+    `aclose()` closes the network clients, and the store when it was opened here."""
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        signer: SigningKey,
+        *,
+        allow_private: bool = False,
+        now: Callable[[], datetime] = _utcnow,
+        owns_store: bool = False,
+    ) -> None:
+        if config.fediverse is None:
+            raise ValueError("federation needs a site with a 'fediverse' section")
+        self.config = config
+        self.store = store
+        self.signer = signer
+        self.allow_private = allow_private
+        self.now = now
+        self.owns_store = owns_store
+        self.urls = Urls(config)
+        self.fetcher = Fetcher(
+            signer=signer, site_url=config.base_url, allow_private=allow_private, now=now
+        )
+        self.keys = CachedKeyFetcher(self.fetcher, cache=store, now=now)
+        self.sender = Sender(
+            store,
+            signer,
+            config.base_url,
+            allow_private=allow_private,
+            now=now,
+            on_gone=self._follower_gone,
+        )
+
+    def _follower_gone(self, inbox: str) -> None:
+        """A 410 from a follower's personal inbox: that account is gone (spec §6.1). Called
+        in the sender's store transaction. A shared inbox's 410 speaks for no one account,
+        and matches no follower's personal inbox."""
+        self.store.remove_followers_with_inbox(inbox)
+
+    async def __aenter__(self) -> Federation:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.sender.aclose()
+        await self.fetcher.aclose()
+        if self.owns_store:
+            self.store.close()  # an open PostgreSQL connection would outlive the command
+
+
+def env_flag(environ: Mapping[str, str], name: str) -> bool:
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def fediverse_config(site_dir: Path, base_url: str | None = None) -> Config:
+    """The site's config, which must have a `fediverse` section (ConfigError otherwise)."""
+    config = load_config(site_dir)
+    if base_url:
+        config = config.with_base_url(base_url)
+    if config.fediverse is None:
+        raise ConfigError(
+            "the site has no 'fediverse' section, so it has no inbox",
+            hint="add 'fediverse: {username: blog}' to fedipress.yaml",
+        )
+    return config
+
+
+def open_site_store(site_dir: Path, environ: Mapping[str, str] | None = None) -> Store:
+    """The store of a site: FEDIPRESS_DATABASE_URL, or SQLite in .fedipress/inbox.db."""
+    env = os.environ if environ is None else environ
+    return open_store(env.get(DATABASE_ENV) or None, site_dir)
+
+
+def open_federation(
+    site_dir: Path,
+    environ: Mapping[str, str] | None = None,
+    *,
+    base_url: str | None = None,
+    allow_private: bool = False,
+    public_key: Path | None = None,
+) -> Federation:
+    """Everything federation needs for a site: its config, signing key (FEDIPRESS_PRIVATE_KEY
+    or the key file; `public_key` names a dev key pair instead), store and network clients.
+    Private addresses are reachable with `allow_private` or FEDIPRESS_ALLOW_PRIVATE_ADDRESSES
+    (tests, development). Raises ConfigError."""
+    env = os.environ if environ is None else environ
+    config = fediverse_config(site_dir, base_url)
+    key = read_private_key(site_dir, config, env, public_key=public_key)
+    store = open_site_store(site_dir, env)
+    signer = SigningKey(Urls(config).key_id(), key)
+    allow_private = allow_private or env_flag(env, ALLOW_PRIVATE_ENV)
+    return Federation(config, store, signer, allow_private=allow_private, owns_store=True)
