@@ -216,11 +216,10 @@ def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool
                 f"{flag.content or '(no comment)'} [{', '.join(flag.object_ids)}]"
             )
         return
-    state = "pending" if pending else None
     # click.Choice has checked `kind` against the InteractionKind names.
-    rows = store.list_interactions(
-        kind=cast("InteractionKind | None", kind), state=state, limit=1000
-    )
+    only = cast("InteractionKind | None", kind)
+    state: InteractionState | None = "pending" if pending else None
+    rows = store.list_interactions(kind=only, state=state, limit=1000)
     for item in rows:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
         line = f"{when} {item.kind:8} {item.state:8} {item.actor_id} -> {item.object_id}"
