@@ -78,3 +78,19 @@ def test_serialize_inner_list__escapes_and_tokens() -> None:
 def test_parse_dictionary__malformed(text) -> None:
     with pytest.raises(StructuredFieldError):
         parse_dictionary(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a=1234567890123.5",  # a decimal's integer part has at most 12 digits
+        "a=123456789012345.5",
+        "a=:YW=Jj:",  # '=' is padding, never inside a byte sequence
+        "a=1.2345",  # at most three fraction digits
+        "a=(1 2",  # unclosed inner list
+        'a="caf\u00e9"',  # header values are ASCII
+    ],
+)
+def test_parse_dictionary__refuses_what_rfc_8941_forbids(text: str) -> None:
+    with pytest.raises(StructuredFieldError):
+        parse_dictionary(text)
