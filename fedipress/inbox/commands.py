@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from fedipress.federation.store.base import BlockKind
 
 
+MAX_CONNECTIONS = 1000  # open connections and requests `inbox serve` takes at once
+MAX_HEADER_BYTES = 64 * 1024  # an RFC 9421 signature with many components stays well below
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -64,9 +68,19 @@ def inbox() -> None:
     type=click.IntRange(0, 65535),
     help="Port to listen on.",
 )
+@click.option(
+    "--body-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 408 to a request whose body has not fully arrived by then.",
+)
 @click.pass_obj
 @handle_errors
-def inbox_serve(verbosity: Verbosity, site: Path, host: str, port: int) -> None:
+def inbox_serve(
+    verbosity: Verbosity, site: Path, host: str, port: int, body_timeout: float
+) -> None:
     """Serve the inbox (ASGI under uvicorn) with its delivery sender, for production behind a
     proxy such as Caddy or nginx. Reads FEDIPRESS_PRIVATE_KEY and FEDIPRESS_DATABASE_URL."""
     import uvicorn
@@ -77,13 +91,18 @@ def inbox_serve(verbosity: Verbosity, site: Path, host: str, port: int) -> None:
     if not verbosity.quiet:
         click.echo(f"inbox for {service.urls.handle()} on http://{host}:{port}/ap/inbox", err=True)
     uvicorn.run(
-        InboxASGI(service),
+        InboxASGI(service, body_timeout=body_timeout),
         host=host,
         port=port,
         lifespan="on",
         server_header=False,
         log_level="warning" if verbosity.quiet else "info",
         proxy_headers=True,
+        # h11, whatever else is installed: the limits below are h11's, and the tested ones.
+        http="h11",
+        timeout_keep_alive=5,  # seconds an idle keep-alive connection stays open
+        limit_concurrency=MAX_CONNECTIONS,  # beyond it uvicorn answers 503 at once
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # request line and headers
     )
 
 
