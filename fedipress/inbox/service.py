@@ -174,8 +174,9 @@ class InboxService:
         try:
             await asyncio.to_thread(self.store.count_followers)
         except Exception as exc:  # any store failure means "not healthy"
-            log.warning("store unreachable: %s", exc)
-            return InboxResponse.json(503, {"status": "unhealthy", "store": str(exc)[:200]})
+            # The detail names the database's user, host and schema: for the log only.
+            log.warning("health check failed, store unreachable: %s", exc)
+            return InboxResponse.json(503, {"status": "unhealthy"})
         stats = await asyncio.to_thread(self.store.queue_stats)
         return InboxResponse.json(
             200,
