@@ -6,6 +6,7 @@ tracebacks appear only with --debug or for real bugs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -21,6 +22,7 @@ import click
 from fedipress.errors import Diagnostic, FedipressError
 
 F = TypeVar("F", bound=Callable[..., Any])
+CLOSED_PIPE = 141  # the exit code of a process ended by SIGPIPE in a shell (128 + 13)
 
 
 @dataclass
@@ -42,7 +44,13 @@ def handle_errors(func: F) -> F:
         ctx = click.get_current_context()
         verbosity: Verbosity = ctx.find_object(Verbosity) or Verbosity()
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
+        except BrokenPipeError:  # `fedipress deliveries | head -1`: the reader is gone
+            _silence_closed_pipe()
+            ctx.exit(CLOSED_PIPE)
         except FedipressError as exc:
             if verbosity.debug:
                 traceback.print_exc()
@@ -99,6 +107,18 @@ def csv_cell(text: str) -> str:
     (a leading `'` makes it text, as OWASP advises)."""
     text = printable(text)
     return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _silence_closed_pipe() -> None:
+    """Point standard output and error at /dev/null, as the Python docs advise for SIGPIPE:
+    what is still buffered is dropped instead of failing again when Python exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # no file descriptor (tests)
+                os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _relative(text: str) -> str:

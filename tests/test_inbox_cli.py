@@ -535,3 +535,49 @@ def test_inbox_serve__slow_bodies_do_not_stop_other_requests(site: Path) -> None
         assert sorted(status for status, _ in answers) == [408] * 64 + [503] * 16
         assert all("retry-after: 10" in head for status, head in answers if status == 503)
         assert all(_closed(sock) for sock in slow)
+
+
+# --- a closed pipe --------------------------------------------------------------------------
+
+
+def _piped(site: Path, command: str, reader: str) -> tuple[str, int, str]:
+    """`fedipress COMMAND SITE | READER` in bash: (what the reader printed, fedipress's exit
+    code, fedipress's standard error)."""
+    script = f'"$0" -m fedipress.cli {command} "$1" 2>"$2" | {reader}; echo "${{PIPESTATUS[0]}}"'
+    errors = site / "stderr.txt"
+    done = subprocess.run(
+        ["bash", "-c", script, sys.executable, str(site), str(errors)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    *lines, status = done.stdout.splitlines()
+    return "\n".join(lines), int(status), errors.read_text()
+
+
+def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: RemoteServer) -> None:
+    # Given listings far longer than a pipe holds (64 KiB)
+    long = "x" * 200
+    inboxes = [f"{remote.base}/{long}/{n}/inbox" for n in range(2000)]
+    store.enqueue(f"{POST}#create", inboxes, "{}", SINCE)
+    likers = [f"{remote.actor_id('bob')}/{long}/{n}" for n in range(1000)]
+    for liker in likers:
+        store.add_interaction(Interaction(f"{liker}#likes/1", "like", liker, POST), SINCE)
+    store.add_block("domain", "spam.example", SINCE)
+    for command, first_line in (
+        ("deliveries --limit 2000", "pending 2000, done 0, dead 0"),
+        ("interactions list", f"- like     approved {likers[0]} -> {POST}"),
+    ):
+        # When they are piped into `head -1`, which leaves after the first line
+        shown, status, errors = _piped(site, command, "head -1")
+        # Then the reader got its line, and fedipress ended quietly on the closed pipe,
+        # with the exit code of a process stopped by SIGPIPE
+        assert shown == first_line, command
+        assert status == 141, (command, errors)
+        assert errors == "", command
+    # When the reader leaves without reading anything, and the output is small enough that
+    # it fails only in the final flush
+    _shown, status, errors = _piped(site, "blocks list", "true")
+    # Then that ends quietly too
+    assert status in (0, 141) and errors == ""
