@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -420,3 +421,163 @@ def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> N
         if process.poll() is None:
             process.kill()
             process.communicate()
+
+
+# --- inbox serve: slow and oversized bodies ------------------------------------------------
+
+
+@contextmanager
+def running_inbox(site: Path, *options: str) -> Iterator[int]:
+    """`fedipress inbox serve` as its own process on a free port, answering; yields the port."""
+    port = _free_port()
+    command = [sys.executable, "-m", "fedipress.cli", "inbox", "serve", str(site), "-q"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), *options],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            while True:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "inbox serve did not start"
+                try:
+                    client.get("/ap/health", timeout=1)
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.05)
+        yield port
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+
+
+def _post_head(port: int, length: int, body: bytes = b"") -> socket.socket:
+    """A connection that sent a POST announcing `length` bytes of body, and `body`."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.settimeout(30)
+    head = (
+        f"POST /ap/inbox HTTP/1.1\r\nHost: blog.example\r\n"
+        f"Content-Type: application/activity+json\r\nContent-Length: {length}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def _answer(sock: socket.socket) -> tuple[int, str]:
+    """The status and header block of the response on `sock`."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        assert chunk, f"closed without an answer: {data!r}"
+        data += chunk
+    head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1")
+    return int(head.split(" ", 2)[1]), head.lower()
+
+
+def _closed(sock: socket.socket) -> bool:
+    """True once the server closed the connection (whatever was left unread)."""
+    while True:
+        try:
+            if not sock.recv(65536):
+                return True
+        except ConnectionResetError:
+            return True
+
+
+def test_inbox_serve__a_slow_body_gets_408_and_a_huge_one_413_at_once(site: Path) -> None:
+    with running_inbox(site, "--body-timeout", "1") as port:
+        # When a client announces 1,000 bytes and sends 5
+        started = time.monotonic()
+        with _post_head(port, 1000, b"12345") as slow:
+            # Then it gets 408 once the 1 s deadline passed (10 s: a generous bound), and the
+            # connection is closed
+            status, head = _answer(slow)
+            assert status == 408 and "connection: close" in head
+            assert time.monotonic() - started < 10
+            assert _closed(slow)
+        # When a client announces a 1 GB body
+        with _post_head(port, 1_000_000_000) as huge:
+            # Then it is refused before anything is read: 413, not the deadline's 408
+            status, head = _answer(huge)
+            assert status == 413 and "connection: close" in head
+            assert _closed(huge)
+
+
+def test_inbox_serve__slow_bodies_do_not_stop_other_requests(site: Path) -> None:
+    with running_inbox(site, "--body-timeout", "5") as port, ExitStack() as closing:
+        # Given 80 connections that announce a 1 MB body (the limit) and send 5 bytes
+        slow = [_post_head(port, 1_000_000, b"12345") for _ in range(80)]
+        for sock in slow:
+            closing.callback(sock.close)
+        # When other clients ask something meanwhile
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            health = client.get("/ap/health", timeout=10)
+            post = client.post(
+                "/ap/inbox",
+                content=b"{}",
+                headers={"Content-Type": "application/activity+json"},
+                timeout=10,
+            )
+        # Then they are answered: the health check, and the unsigned POST refused for itself
+        assert health.status_code == 200
+        assert post.status_code == 401
+        # and of the slow ones, 64 were read until the deadline (408), the rest refused at
+        # once with a hint when to come back (503, Retry-After)
+        answers = [_answer(sock) for sock in slow]
+        assert sorted(status for status, _ in answers) == [408] * 64 + [503] * 16
+        assert all("retry-after: 10" in head for status, head in answers if status == 503)
+        assert all(_closed(sock) for sock in slow)
+
+
+# --- a closed pipe --------------------------------------------------------------------------
+
+
+def _piped(site: Path, command: str, reader: str) -> tuple[str, int, str]:
+    """`fedipress COMMAND SITE | READER` in bash: (what the reader printed, fedipress's exit
+    code, fedipress's standard error)."""
+    script = f'"$0" -m fedipress.cli {command} "$1" 2>"$2" | {reader}; echo "${{PIPESTATUS[0]}}"'
+    errors = site / "stderr.txt"
+    done = subprocess.run(
+        ["bash", "-c", script, sys.executable, str(site), str(errors)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    *lines, status = done.stdout.splitlines()
+    return "\n".join(lines), int(status), errors.read_text()
+
+
+def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: RemoteServer) -> None:
+    # Given listings far longer than a pipe holds (64 KiB)
+    long = "x" * 200
+    inboxes = [f"{remote.base}/{long}/{n}/inbox" for n in range(2000)]
+    store.enqueue(f"{POST}#create", inboxes, "{}", SINCE)
+    likers = [f"{remote.actor_id('bob')}/{long}/{n}" for n in range(1000)]
+    for liker in likers:
+        store.add_interaction(Interaction(f"{liker}#likes/1", "like", liker, POST), SINCE)
+    store.add_block("domain", "spam.example", SINCE)
+    for command, first_line in (
+        ("deliveries --limit 2000", "pending 2000, done 0, dead 0"),
+        ("interactions list", f"- like     approved {likers[0]} -> {POST}"),
+    ):
+        # When they are piped into `head -1`, which leaves after the first line
+        shown, status, errors = _piped(site, command, "head -1")
+        # Then the reader got its line, and fedipress ended quietly on the closed pipe,
+        # with the exit code of a process stopped by SIGPIPE
+        assert shown == first_line, command
+        assert status == 141, (command, errors)
+        assert errors == "", command
+    # When the reader leaves without reading anything, and the output is small enough that
+    # it fails only in the final flush
+    _shown, status, errors = _piped(site, "blocks list", "true")
+    # Then that ends quietly too
+    assert status in (0, 141) and errors == ""

@@ -1,16 +1,26 @@
-"""The inbox as a raw ASGI app (uvicorn, `fedipress inbox serve`, the dev server)."""
+"""The inbox as a raw ASGI app (uvicorn, `fedipress inbox serve`, the dev server).
+
+Bodies are read with a total deadline (408 after it), a declared Content-Length over the
+limit is refused before reading (413), and only SLOW_BODIES bodies may arrive in pieces at
+once (503 beyond): connections that announce a big body and trickle it cannot pile up.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fedipress.inbox.http import InboxRequest, InboxResponse
 from fedipress.inbox.service import InboxService
 
+log = logging.getLogger("fedipress.inbox")
 SEND_BUDGET = 5.0  # seconds a serverless request spends sending what it queued
+BODY_TIMEOUT = 10.0  # seconds to receive a whole body (a 1 MB body at 100 kB/s)
+SLOW_BODIES = 64  # bodies that may be arriving in several pieces at once
+RETRY_AFTER = "10"  # seconds, for the 503 beyond SLOW_BODIES
+_CLOSE = (("Connection", "close"),)  # the rest of the body is not read: end the connection
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -21,12 +31,22 @@ class InboxASGI:
     """Turns ASGI HTTP into InboxRequests; starts the delivery sender with the server
     (lifespan) or, when the host runs no lifespan, with the first request."""
 
-    def __init__(self, service: InboxService, serverless: bool = False) -> None:
+    def __init__(
+        self,
+        service: InboxService,
+        serverless: bool = False,
+        body_timeout: float = BODY_TIMEOUT,
+        slow_bodies: int = SLOW_BODIES,
+    ) -> None:
         """`serverless`: the platform may freeze the process once a response is sent (Vercel),
         so each request sends what it queued before answering, and no sender runs between
-        requests (as the Lambda adapter does)."""
+        requests (as the Lambda adapter does). `body_timeout`: seconds to receive a whole
+        body; `slow_bodies`: how many bodies may be arriving in pieces at once."""
         self.service = service
         self.serverless = serverless
+        self.body_timeout = body_timeout
+        self.slow_bodies = slow_bodies
+        self._slow_reads = 0  # bodies being read in pieces now (one event loop: no lock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -36,9 +56,11 @@ class InboxASGI:
             return
         if not self.serverless:
             self.service.start_sender()
-        body = await _read_body(receive, self.service.options.max_body)
+        body = await self._body(scope, receive)
         if body is None:
-            response = InboxResponse.error(413, "body too large")
+            return  # the client left: no one to answer
+        if isinstance(body, InboxResponse):
+            response = body
         else:
             request = InboxRequest(
                 method=scope["method"].upper(),
@@ -51,13 +73,54 @@ class InboxASGI:
             )
             response = await self.service.handle(request)
             if self.serverless:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.service.sender.drain(), SEND_BUDGET)
+                await self._send_queued()
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         raw.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": raw})
         head = scope["method"].upper() == "HEAD"
         await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+    async def _send_queued(self) -> None:
+        """Send what the request queued, within SEND_BUDGET. A failure here (the store gone)
+        does not change the answer already decided: the rows wait for the next request."""
+        try:
+            await asyncio.wait_for(self.service.sender.drain(), SEND_BUDGET)
+        except TimeoutError:
+            pass
+        except Exception as exc:
+            log.warning("sending the queue after a request failed: %s", exc)
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes | InboxResponse | None:
+        """The whole body; or the answer when it is too big, too slow or one slow body too
+        many; or None when the client disconnected."""
+        limit = self.service.options.max_body
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            # Refused before reading: nothing of a 1 GB upload is received (and no
+            # 100 Continue is sent to a client that waits for one).
+            return _too_large(limit)
+        try:
+            async with asyncio.timeout(self.body_timeout):
+                return await self._read(receive, limit)
+        except TimeoutError:
+            message = f"the body did not arrive within {self.body_timeout:g} seconds"
+            return InboxResponse.error(408, message).with_headers(_CLOSE)
+
+    async def _read(self, receive: Receive, limit: int) -> bytes | InboxResponse | None:
+        first = await receive()
+        if first["type"] == "http.disconnect":
+            return None
+        if not first.get("more_body", False):
+            return _capped(first.get("body", b""), limit)  # the common case: all at once
+        if self._slow_reads >= self.slow_bodies:
+            return InboxResponse.error(503, "too many slow request bodies").with_headers(
+                (("Retry-After", RETRY_AFTER), *_CLOSE)
+            )
+        self._slow_reads += 1
+        try:
+            return await _read_rest(receive, first.get("body", b""), limit)
+        finally:
+            self._slow_reads -= 1
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -81,18 +144,36 @@ def _full_path(scope: Scope) -> str:
     return root + path
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole body, or None once it passes `limit` (the rest is not read into memory)."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None  # the server has already refused a malformed one
+    return None
+
+
+def _too_large(limit: int) -> InboxResponse:
+    return InboxResponse.error(413, f"bodies over {limit} bytes refused").with_headers(_CLOSE)
+
+
+def _capped(body: bytes, limit: int) -> bytes | InboxResponse:
+    return _too_large(limit) if len(body) > limit else body
+
+
+async def _read_rest(receive: Receive, first: bytes, limit: int) -> bytes | InboxResponse | None:
+    """The body after its `first` piece; 413 once it passes `limit` (the rest is not read
+    into memory), None when the client disconnected."""
+    chunks = [first]
+    size = len(first)
+    while size <= limit:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return b"".join(chunks)
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > limit:
-            return None
         chunks.append(chunk)
-        if not message.get("more_body", False):
+        if not message.get("more_body", False) and size <= limit:
             return b"".join(chunks)
+    return _too_large(limit)

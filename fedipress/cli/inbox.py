@@ -16,7 +16,9 @@ import click
 from fedipress.cli.support import (
     Verbosity,
     _require_site,
+    csv_cell,
     handle_errors,
+    printable,
     site_argument,
     verbosity_options,
 )
@@ -26,6 +28,10 @@ if TYPE_CHECKING:
     from fedipress.app.followers import Answer
     from fedipress.federation.store.base import BlockKind, InteractionKind, InteractionState, Store
     from fedipress.inbox.service import InboxService
+
+
+MAX_CONNECTIONS = 1000  # open connections and requests `inbox serve` takes at once
+MAX_HEADER_BYTES = 64 * 1024  # an RFC 9421 signature with many components stays well below
 
 
 def _now() -> datetime:
@@ -67,9 +73,19 @@ def inbox() -> None:
     type=click.IntRange(0, 65535),
     help="Port to listen on.",
 )
+@click.option(
+    "--body-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Answer 408 to a request whose body has not fully arrived by then.",
+)
 @click.pass_obj
 @handle_errors
-def inbox_serve(verbosity: Verbosity, site: Path, host: str, port: int) -> None:
+def inbox_serve(
+    verbosity: Verbosity, site: Path, host: str, port: int, body_timeout: float
+) -> None:
     """Serve the inbox (ASGI under uvicorn) with its delivery sender, for production behind a
     proxy such as Caddy or nginx. Reads FEDIPRESS_PRIVATE_KEY and FEDIPRESS_DATABASE_URL."""
     import uvicorn
@@ -80,13 +96,18 @@ def inbox_serve(verbosity: Verbosity, site: Path, host: str, port: int) -> None:
     if not verbosity.quiet:
         click.echo(f"inbox for {service.urls.handle()} on http://{host}:{port}/ap/inbox", err=True)
     uvicorn.run(
-        InboxASGI(service),
+        InboxASGI(service, body_timeout=body_timeout),
         host=host,
         port=port,
         lifespan="on",
         server_header=False,
         log_level="warning" if verbosity.quiet else "info",
         proxy_headers=True,
+        # h11, whatever else is installed: the limits below are h11's, and the tested ones.
+        http="h11",
+        timeout_keep_alive=5,  # seconds an idle keep-alive connection stays open
+        limit_concurrency=MAX_CONNECTIONS,  # beyond it uvicorn answers 503 at once
+        h11_max_incomplete_event_size=MAX_HEADER_BYTES,  # request line and headers
     )
 
 
@@ -105,7 +126,10 @@ def followers() -> None:
 def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: bool) -> None:
     """List followers (accepted ones, or --pending requests)."""
     store = _store(site)
-    rows = store.list_followers(state="pending" if pending else "accepted", limit=1_000_000)
+    try:
+        rows = store.list_followers(state="pending" if pending else "accepted", limit=1_000_000)
+    finally:
+        store.close()  # an open PostgreSQL connection would outlive the command
     for f in rows:
         if as_json:
             click.echo(
@@ -121,7 +145,8 @@ def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: boo
                 )
             )
         else:
-            click.echo(f"{f.handle or '-':40} {f.actor_id}  since {f.created_at:%Y-%m-%d}")
+            handle, actor = printable(f.handle or "-"), printable(f.actor_id)
+            click.echo(f"{handle:40} {actor}  since {f.created_at:%Y-%m-%d}")
     if not verbosity.quiet and not as_json:
         click.echo(f"{len(rows)} {'pending' if pending else 'followers'}", err=True)
 
@@ -134,19 +159,15 @@ def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: boo
 def followers_export(verbosity: Verbosity, site: Path) -> None:
     """Write every follower as CSV (actor, handle, inbox, shared_inbox, state, since)."""
     store = _store(site)
+    try:
+        rows = store.list_followers(state=None, limit=1_000_000)
+    finally:
+        store.close()
     writer = csv.writer(sys.stdout)
     writer.writerow(["actor", "handle", "inbox", "shared_inbox", "state", "since"])
-    for f in store.list_followers(state=None, limit=1_000_000):
-        writer.writerow(
-            [
-                f.actor_id,
-                f.handle or "",
-                f.inbox,
-                f.shared_inbox or "",
-                f.state,
-                f.created_at.isoformat(),
-            ]
-        )
+    for f in rows:
+        cells = [f.actor_id, f.handle or "", f.inbox, f.shared_inbox or "", f.state]
+        writer.writerow([*map(csv_cell, cells), f.created_at.isoformat()])
 
 
 def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
@@ -208,23 +229,29 @@ def interactions() -> None:
 @handle_errors
 def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool) -> None:
     """List what the inbox stored, oldest first."""
-    store = _store(site)
-    if reports:
-        for flag in store.list_flags(limit=1000):
-            click.echo(
-                f"{flag.received_at:%Y-%m-%d %H:%M} report from {flag.actor_id}: "
-                f"{flag.content or '(no comment)'} [{', '.join(flag.object_ids)}]"
-            )
-        return
     # click.Choice has checked `kind` against the InteractionKind names.
     only = cast("InteractionKind | None", kind)
     state: InteractionState | None = "pending" if pending else None
-    rows = store.list_interactions(kind=only, state=state, limit=1000)
+    store = _store(site)
+    try:
+        flags = store.list_flags(limit=1000) if reports else []
+        rows = [] if reports else store.list_interactions(kind=only, state=state, limit=1000)
+    finally:
+        store.close()
+    if reports:
+        for flag in flags:
+            click.echo(
+                f"{flag.received_at:%Y-%m-%d %H:%M} report from {printable(flag.actor_id)}: "
+                f"{printable(flag.content or '(no comment)')} "
+                f"[{printable(', '.join(flag.object_ids))}]"
+            )
+        return
     for item in rows:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
-        line = f"{when} {item.kind:8} {item.state:8} {item.actor_id} -> {item.object_id}"
+        who, what = printable(item.actor_id), printable(item.object_id)
+        line = f"{when} {item.kind:8} {item.state:8} {who} -> {what}"
         if item.kind == "reply":
-            line += f"\n    {item.id}"
+            line += f"\n    {printable(item.id)}"
         click.echo(line)
 
 
@@ -332,6 +359,6 @@ def blocks_list(verbosity: Verbosity, site: Path) -> None:
     finally:
         store.close()
     for block in rows:
-        click.echo(f"{block.kind:6} {block.value}  since {block.created_at:%Y-%m-%d}")
+        click.echo(f"{block.kind:6} {printable(block.value)}  since {block.created_at:%Y-%m-%d}")
     if not verbosity.quiet:
         click.echo(f"{len(rows)} blocked", err=True)

@@ -17,6 +17,7 @@ from fedipress.cli.support import (
     Verbosity,
     _require_site,
     handle_errors,
+    printable,
     site_argument,
     verbosity_options,
 )
@@ -214,9 +215,10 @@ def _show_deliveries(
     click.echo(f"pending {stats.pending}, done {stats.done}, dead {stats.dead}")
     for row in store.list_deliveries(state=state, limit=limit):  # type: ignore[arg-type]
         status = row.last_status if row.last_status is not None else "-"
-        line = f"{row.state:7} {row.attempts:2}x {status!s:>4} {row.inbox_url}  {row.activity_id}"
+        where, what = printable(row.inbox_url), printable(row.activity_id)
+        line = f"{row.state:7} {row.attempts:2}x {status!s:>4} {where}  {what}"
         if row.state == "pending":
             line += f"  next {row.next_attempt_at:%Y-%m-%d %H:%M:%S}"
         if row.last_error and verbosity.verbose:
-            line += f"\n    {row.last_error[:200]}"
+            line += f"\n    {printable(row.last_error[:200])}"
         click.echo(line)

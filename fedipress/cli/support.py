@@ -6,7 +6,9 @@ tracebacks appear only with --debug or for real bugs.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -20,6 +22,7 @@ import click
 from fedipress.errors import Diagnostic, FedipressError
 
 F = TypeVar("F", bound=Callable[..., Any])
+CLOSED_PIPE = 141  # the exit code of a process ended by SIGPIPE in a shell (128 + 13)
 
 
 @dataclass
@@ -41,14 +44,20 @@ def handle_errors(func: F) -> F:
         ctx = click.get_current_context()
         verbosity: Verbosity = ctx.find_object(Verbosity) or Verbosity()
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            finally:
+                sys.stdout.flush()  # a closed pipe shows here, not in the flush at exit
+        except BrokenPipeError:  # `fedipress deliveries | head -1`: the reader is gone
+            _silence_closed_pipe()
+            ctx.exit(CLOSED_PIPE)
         except FedipressError as exc:
             if verbosity.debug:
                 traceback.print_exc()
-            _echo_err(_relative(str(exc)))
+            _echo_err(_printable_lines(_relative(str(exc))))
             cause = exc.__cause__
             while cause is not None and verbosity.verbose:
-                _echo_err(f"  Reason: {cause}")
+                _echo_err(_printable_lines(f"  Reason: {cause}"))
                 cause = cause.__cause__
             ctx.exit(1)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
@@ -65,6 +74,51 @@ def handle_errors(func: F) -> F:
             ctx.exit(70)
 
     return wrapper  # type: ignore[return-value]
+
+
+# Characters that must not reach a terminal from remote text: C0 and C1 controls (ESC and
+# CSI start escape sequences), DEL, bidi controls that reorder what is shown (Trojan Source),
+# and lone surrogates, which cannot even be encoded.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP's CSV injection triggers
+
+
+def printable(text: str) -> str:
+    """Remote text (handles, URLs, report texts, error messages) safe to print: every
+    control character shown as an escape such as `\\x1b` or `\\u202e`."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def _printable_lines(text: str) -> str:
+    """A message that may quote remote text (a fetched URL, a server's answer), printable
+    line by line: its own line breaks are kept."""
+    return "\n".join(map(printable, text.split("\n")))
+
+
+def csv_cell(text: str) -> str:
+    """A CSV cell from remote text: printable, and never a formula a spreadsheet would run
+    (a leading `'` makes it text, as OWASP advises)."""
+    text = printable(text)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def _silence_closed_pipe() -> None:
+    """Point standard output and error at /dev/null, as the Python docs advise for SIGPIPE:
+    what is still buffered is dropped instead of failing again when Python exits."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # no file descriptor (tests)
+                os.dup2(devnull, stream.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _relative(text: str) -> str:

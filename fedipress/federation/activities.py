@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -482,9 +483,22 @@ class InboxHandler:
 
 
 def _url(obj: JSONObject) -> str | None:
+    """The object's `url` (a string, a Link, or the first of a list), if it is http(s)."""
     url = obj.get("url")
-    if isinstance(url, str):
-        return url
-    if isinstance(url, list) and url:
-        return _id(url[0]) or (url[0].get("href") if isinstance(url[0], dict) else None)
-    return _id(url) or (url.get("href") if isinstance(url, dict) else None)
+    if isinstance(url, list):
+        url = url[0] if url else None
+    return _web_url(_id(url) or (url.get("href") if isinstance(url, dict) else None))
+
+
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.IGNORECASE)
+
+
+def _web_url(value: object) -> str | None:
+    """`value` if it is an http(s) URL, else None: a `javascript:` or `data:` link would run
+    in the browser of whoever opens the reply's link."""
+    if not isinstance(value, str) or not _WEB_URL.fullmatch(value):
+        return None
+    try:
+        return value if urlsplit(value).hostname else None
+    except ValueError:  # "http://[": not a URL at all
+        return None

@@ -39,6 +39,9 @@ class InboxResponse:
     headers: Headers = ()
     body: bytes = b""
 
+    def with_headers(self, extra: Headers) -> InboxResponse:
+        return InboxResponse(self.status, (*self.headers, *extra), self.body)
+
     @classmethod
     def json(
         cls,

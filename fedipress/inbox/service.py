@@ -174,8 +174,9 @@ class InboxService:
         try:
             await asyncio.to_thread(self.store.count_followers)
         except Exception as exc:  # any store failure means "not healthy"
-            log.warning("store unreachable: %s", exc)
-            return InboxResponse.json(503, {"status": "unhealthy", "store": str(exc)[:200]})
+            # The detail names the database's user, host and schema: for the log only.
+            log.warning("health check failed, store unreachable: %s", exc)
+            return InboxResponse.json(503, {"status": "unhealthy"})
         stats = await asyncio.to_thread(self.store.queue_stats)
         return InboxResponse.json(
             200,
@@ -273,10 +274,12 @@ class InboxService:
         """A deploy finished: read the live site's objects and publish what changed."""
         if not self.options.deploy_secret:
             return InboxResponse.error(404, "the deploy hook is off (set FEDIPRESS_DEPLOY_SECRET)")
-        if not deploy_request_authentic(
-            request, self.options.deploy_secret, self.now().timestamp()
-        ):
-            return InboxResponse.error(401, "bad or missing deploy hook signature")
+        now = self.now()
+        auth = deploy_request_authentic(request, self.options.deploy_secret, now.timestamp())
+        if not auth.ok:
+            return InboxResponse.error(401, auth.reason)
+        if not await asyncio.to_thread(self._first_use, auth.replay_key, now):
+            return InboxResponse.error(409, "this deploy hook signature was already used")
         try:
             result = await publish(self.federation, live_site_reader(self.federation))
         except FedipressError as exc:
@@ -291,6 +294,11 @@ class InboxService:
                 "queued": result.queued,
             },
         )
+
+    def _first_use(self, key: str, now: datetime) -> bool:
+        """Remember a deploy hook signature; False if it was seen before (a replay). Kept in
+        the seen-ids table, so every process sharing the store refuses it."""
+        return self.store.mark_seen(key, now)
 
     async def _fetch_actor(self, url: str) -> dict[str, Any] | None:
         result = await self.fetcher.fetch_json(url)

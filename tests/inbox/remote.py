@@ -72,6 +72,7 @@ class RemoteServer:
     scripts: dict[str, list[Reply]] = field(default_factory=dict)
     active: int = 0  # requests being answered right now
     max_active: int = 0
+    actor_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields
 
     # --- addresses and documents ------------------------------------------------------------
 
@@ -124,7 +125,7 @@ class RemoteServer:
         name = path.removeprefix("/users/")
         if path.startswith("/users/") and "/" not in name and name in self.keys:
             if name not in ("ghost", "nobody"):  # nobody: a 404 account
-                return 200, self.actor(name)
+                return 200, self.actor(name, **self.actor_changes.get(name, {}))
         return 404, None
 
     # --- test controls ------------------------------------------------------------------------
@@ -132,6 +133,7 @@ class RemoteServer:
     def reset(self) -> None:
         self.requests.clear()
         self.scripts.clear()
+        self.actor_changes.clear()
         self.active = self.max_active = 0
 
     def script(self, path: str, *replies: Reply) -> str:
