@@ -24,7 +24,13 @@ from fedipress.federation.fetch import (
     make_client,
 )
 from fedipress.federation.keys import SigningKey, public_pem
-from fedipress.federation.signatures import KeyGone, RemoteKey, sign_request, verify_request
+from fedipress.federation.signatures import (
+    KeyGone,
+    KeyProblem,
+    RemoteKey,
+    sign_request,
+    verify_request,
+)
 from fedipress.federation.store import open_store
 
 BLOG_KEY = "https://blog.example/ap/actor#main-key"
@@ -446,7 +452,11 @@ def test_cached_key_fetcher__public_key_list(remote, alice_key, bob_key) -> None
 
 
 def test_cached_key_fetcher__gotosocial_main_key_stub(remote, bob_key) -> None:
-    # Given: GoToSocial's key id is a path; it serves a stub naming the real actor as owner
+    # Given: GoToSocial's key id is a path; it serves a stub naming the real actor as owner,
+    # and the actor's own document lists that key
+    remote.serve_json(
+        "/users/bob", actor(remote, "/users/bob", bob_key, key_path="/users/bob/main-key")
+    )
     stub = {
         "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
         "id": remote.base + "/users/bob",
@@ -463,9 +473,10 @@ def test_cached_key_fetcher__gotosocial_main_key_stub(remote, bob_key) -> None:
     # When
     key = key_fetcher_call(remote.base + "/users/bob/main-key")
 
-    # Then
+    # Then: the key, vouched for by the stub and by the actor it names
     assert isinstance(key, RemoteKey)
     assert (key.owner, key.public_key_pem) == (remote.base + "/users/bob", public_pem(bob_key))
+    assert [r.path for r in remote.requests] == ["/users/bob/main-key", "/users/bob"]
 
 
 def test_cached_key_fetcher__owner_on_another_origin_refused(remote, alice_key) -> None:
@@ -473,7 +484,9 @@ def test_cached_key_fetcher__owner_on_another_origin_refused(remote, alice_key) 
     document["publicKey"]["owner"] = "https://bank.example/users/alice"
     remote.serve_json("/users/alice", document)
 
-    assert key_fetcher_call(document["publicKey"]["id"]) is None
+    result = key_fetcher_call(document["publicKey"]["id"])
+
+    assert isinstance(result, KeyProblem) and not result.retry  # lasting: 401, not 503
 
 
 @pytest.mark.parametrize("status", [410, 404])
@@ -488,13 +501,15 @@ def test_cached_key_fetcher__deleted_actor_is_key_gone(status, remote, alice_key
     # When: a refresh is asked (verification with the cached key failed)
     result = key_fetcher_call(key_id, refresh=True, cache=cache)
 
-    # Then
-    assert result == KeyGone(status)
+    # Then: gone, with the URL that answered
+    assert result == KeyGone(status, remote.base + "/users/gone")
     assert key_id not in cache.rows
 
 
-def test_cached_key_fetcher__network_failure_is_none(closed_port) -> None:
-    assert key_fetcher_call(f"http://127.0.0.1:{closed_port}/users/a#main-key") is None
+def test_cached_key_fetcher__network_failure_may_work_later(closed_port) -> None:
+    result = key_fetcher_call(f"http://127.0.0.1:{closed_port}/users/a#main-key")
+
+    assert isinstance(result, KeyProblem) and result.retry  # 503: the sender retries
 
 
 def test_cached_key_fetcher__caches_and_refreshes(remote, alice_key, bob_key, now) -> None:
@@ -538,7 +553,8 @@ def test_cached_key_fetcher__stale_key_beats_network_failure(closed_port, alice_
 
     # When / Then: a lookup still gets the key; a refresh (the key failed) does not
     assert key_fetcher_call(key_id, cache=cache, clock=Clock(now)) == key
-    assert key_fetcher_call(key_id, refresh=True, cache=cache, clock=Clock(now)) is None
+    refreshed = key_fetcher_call(key_id, refresh=True, cache=cache, clock=Clock(now))
+    assert isinstance(refreshed, KeyProblem) and refreshed.retry
 
 
 def test_cached_key_fetcher__revoked_key_is_dropped(remote, alice_key, now) -> None:
@@ -553,8 +569,8 @@ def test_cached_key_fetcher__revoked_key_is_dropped(remote, alice_key, now) -> N
     # When
     result = key_fetcher_call(key_id, cache=cache, clock=Clock(now))
 
-    # Then: no stale fallback, and the cache forgets it
-    assert result is None
+    # Then: no stale fallback, a lasting refusal, and the cache forgets it
+    assert isinstance(result, KeyProblem) and not result.retry
     assert key_id not in cache.rows
 
 
