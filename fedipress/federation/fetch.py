@@ -115,6 +115,8 @@ async def check_destination(url: str, allow_private: bool) -> str | None:
         (parts.hostname or "").encode("idna")  # what the signed Host uses (IDNA 2003)
     except (ValueError, httpx.InvalidURL) as exc:
         return f"the URL is malformed: {exc}"
+    if any(char <= " " or char == "\x7f" for char in url):
+        return "the URL holds spaces or control characters"
     if parts.scheme.lower() not in ("http", "https"):
         return f"scheme {parts.scheme!r} is not allowed (http or https only)"
     host = parts.hostname

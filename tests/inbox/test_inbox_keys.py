@@ -572,3 +572,22 @@ def _closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+# --- ids against the actor's host: the origin, not a netloc string -------------------------------
+
+
+async def test_activity_id__on_another_scheme_of_the_actors_host_is_400(
+    sqlite_inbox: Inbox,
+) -> None:
+    inbox = sqlite_inbox
+    await inbox.followed_by("alice")
+    # Given a Like from alice (http://127.0.0.1:port) whose id is https:// on the same netloc
+    like = inbox.activity("Like", f"{POST}2")
+    like["id"] = like["id"].replace("http://", "https://", 1)
+    before = inbox.db.counts()
+    # When it is posted, properly signed
+    response = await inbox.post(like)
+    # Then the id is not on the actor's origin
+    assert response.status_code == 400
+    assert inbox.db.counts() == before
