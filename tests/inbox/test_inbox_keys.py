@@ -21,10 +21,15 @@ from typing import Any
 import httpx
 import pytest
 
+from fedipress.config import load_config
+from fedipress.errors import ConfigError
 from fedipress.federation.keys import RSAPrivateKey, generate_private_key, public_pem
 from fedipress.federation.signatures import format_http_date, sign_request
 from fedipress.inbox.http import InboxRequest
 from fedipress.inbox.service import InboxOptions
+from fedipress.inbox.setup import KEY_TIMEOUT_ENV, InboxSetup
+from fedipress.inbox.setup import open_inbox as setup_inbox
+from fedipress.keyfiles import generate_keys
 from tests.inbox.harness import POST, Database, Inbox, make_config, open_inbox
 from tests.inbox.remote import AP_JSON, AS, INBOX_URL, RemoteServer, serve_in_thread
 
@@ -591,3 +596,35 @@ async def test_activity_id__on_another_scheme_of_the_actors_host_is_400(
     # Then the id is not on the actor's origin
     assert response.status_code == 400
     assert inbox.db.counts() == before
+
+
+# --- FEDIPRESS_KEY_FETCH_TIMEOUT -----------------------------------------------------------------
+
+
+@pytest.fixture
+def keyed_site(make_site: Any) -> Any:
+    root = make_site(
+        """
+        -- fedipress.yaml --
+        title: Keys
+        base_url: https://blog.example/
+        fediverse: {username: blog}
+        """
+    )
+    generate_keys(root, load_config(root))
+    return root
+
+
+async def test_key_fetch_timeout__read_from_the_environment(keyed_site: Any) -> None:
+    service = setup_inbox(InboxSetup(keyed_site), {KEY_TIMEOUT_ENV: "2.5"})
+    try:
+        assert service.options.key_fetch_timeout == 2.5
+    finally:
+        await service.aclose()
+        service.store.close()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "soon", "61", "nan"])
+async def test_key_fetch_timeout__nonsense_is_a_config_error(keyed_site: Any, value: str) -> None:
+    with pytest.raises(ConfigError, match=KEY_TIMEOUT_ENV):
+        setup_inbox(InboxSetup(keyed_site), {KEY_TIMEOUT_ENV: value})
