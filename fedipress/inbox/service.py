@@ -18,14 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urlsplit
 
 from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
 from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
 from fedipress.federation.delivery import Sender
-from fedipress.federation.fetch import CachedKeyFetcher, Fetcher, is_activity_media_type
+from fedipress.federation.fetch import (
+    CachedKeyFetcher,
+    Fetcher,
+    is_activity_media_type,
+    within_actor,
+)
 from fedipress.federation.inbox import InboxHandler, Settings, check_shape
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import verify_request
@@ -54,6 +59,8 @@ class InboxOptions:
     # Accepted HTTP signature schemes (FEDIPRESS_SIGNATURE_SCHEMES). Refusing RFC 9421 makes
     # Fedify and Mastodon 4.7 retry with draft-cavage (spec §4.5): handy to check both.
     signature_schemes: frozenset[str] = frozenset({"cavage", "rfc9421"})
+    # Seconds to find a signer's key (FEDIPRESS_KEY_FETCH_TIMEOUT); then 503, retry later.
+    key_fetch_timeout: float = 5.0
 
 
 class InboxService:
@@ -83,7 +90,9 @@ class InboxService:
         self.fetcher = Fetcher(
             signer=signer, site_url=config.base_url, allow_private=options.allow_private, now=now
         )
-        self.keys = CachedKeyFetcher(self.fetcher, cache=store, now=now)
+        self.keys = CachedKeyFetcher(
+            self.fetcher, cache=store, timeout=options.key_fetch_timeout, now=now
+        )
         self.sender = Sender(
             store,
             signer,
@@ -215,7 +224,9 @@ class InboxService:
         if verified.ok and verified.scheme not in self.options.signature_schemes:
             return InboxResponse.error(401, f"{verified.scheme} signatures are not accepted here")
         if not verified.ok:
-            accepted = self._gone_self_delete(activity, verified.gone_status, verified.key_id)
+            accepted = await self._gone_self_delete(
+                activity, verified.gone_status, verified.key_id, verified.gone_url
+            )
             if accepted is not None:
                 return accepted
             log.info(
@@ -247,28 +258,34 @@ class InboxService:
     def _public_target(self, request: InboxRequest) -> str:
         return f"{self.inbox_path}?{request.query}" if request.query else self.inbox_path
 
-    def _gone_self_delete(
-        self, activity: dict[str, Any], gone: int | None, key_id: str
+    async def _gone_self_delete(
+        self, activity: dict[str, Any], gone: int | None, key_id: str, gone_url: str
     ) -> InboxResponse | None:
         """A deleted account's Delete of itself, whose key now answers 410: accept it without
         a signature we could check; a 404 proves nothing (spec §4.4, the SWICG report).
-        The gone key must be the actor's own (`actor#…` or GoToSocial's `actor/main-key`):
-        any other URL answering 410 would let anyone delete any follower."""
+        The gone key must be the actor's own (`actor#…` or GoToSocial's `actor/main-key`),
+        and so must the URL that answered 410 after redirects, both compared in normal form:
+        any other URL answering 410 (`actor/../other`, a redirect to another account) would
+        let anyone delete any follower."""
         actor = activity.get("actor")
         target = activity.get("object")
         target_id = target.get("id") if isinstance(target, dict) else target
         if activity.get("type") != "Delete" or gone != 410 or target_id != actor:
             return None
-        if not isinstance(activity.get("id"), str) or not isinstance(actor, str):
+        activity_id = activity.get("id")
+        if not isinstance(activity_id, str) or not isinstance(actor, str):
             return None
-        if urldefrag(key_id).url != actor and not key_id.startswith(actor.rstrip("/") + "/"):
+        if not (within_actor(key_id, actor) and within_actor(gone_url, actor)):
             return None
-        with self.store.transaction():
-            if self.store.mark_seen(str(activity["id"]), self.now()):
-                self.store.remove_follower(str(actor))
-                self.store.remove_actor_interactions(str(actor))
+        await asyncio.to_thread(self._forget_deleted_actor, activity_id, actor)
         log.info("accepted the self-Delete of %s (its key is gone)", actor)
         return InboxResponse(202)
+
+    def _forget_deleted_actor(self, activity_id: str, actor: str) -> None:
+        with self.store.transaction():
+            if self.store.mark_seen(activity_id, self.now()):
+                self.store.remove_follower(actor)
+                self.store.remove_actor_interactions(actor)
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
         """A deploy finished: read the live site's objects and publish what changed."""

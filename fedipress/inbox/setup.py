@@ -20,6 +20,7 @@ SITE_ENV = "FEDIPRESS_SITE_DIR"
 ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
 SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
+KEY_TIMEOUT_ENV = "FEDIPRESS_KEY_FETCH_TIMEOUT"
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,28 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
             hint="use cavage, rfc9421 or both, comma-separated",
         )
     options = InboxOptions(
-        allow_private, deploy_secret=env.get(DEPLOY_SECRET_ENV, ""), signature_schemes=schemes
+        allow_private,
+        deploy_secret=env.get(DEPLOY_SECRET_ENV, ""),
+        signature_schemes=schemes,
+        key_fetch_timeout=_key_fetch_timeout(env),
     )
     return InboxService(config, store, SigningKey(Urls(config).key_id(), key), options)
+
+
+def _key_fetch_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get(KEY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return InboxOptions.key_fetch_timeout
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 60:
+        raise ConfigError(
+            f"{KEY_TIMEOUT_ENV} must be a number of seconds above 0, at most 60, not {raw!r}",
+            hint="the default is 5",
+        )
+    return seconds
 
 
 def site_dir_from(environ: Mapping[str, str]) -> Path:

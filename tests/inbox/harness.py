@@ -151,14 +151,18 @@ async def verify_blog_request(
 
 
 async def open_inbox(
-    db: Database, remote: RemoteServer, blog_key: RSAPrivateKey, config: Config
+    db: Database,
+    remote: RemoteServer,
+    blog_key: RSAPrivateKey,
+    config: Config,
+    options: InboxOptions | None = None,
 ) -> Inbox:
     clock = Clock()
     service = InboxService(
         config,
         db.store,
         SigningKey(f"{ACTOR}#main-key", blog_key),
-        InboxOptions(allow_private=True),
+        options or InboxOptions(allow_private=True),
         now=clock,
     )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=InboxASGI(service)), base_url=BLOG)
