@@ -26,7 +26,14 @@ from fedipress.content.cache import (
 from fedipress.content.document import parse_document
 from fedipress.content.loader import Found, StaticFile, find_sources, find_static
 from fedipress.content.markdown import Renderer, make_markdown, resolve_engine
-from fedipress.content.output import Progress, WriteStats, write_outputs
+from fedipress.content.output import (
+    Progress,
+    WriteStats,
+    check_bytes,
+    private_key_at,
+    scan_file,
+    write_outputs,
+)
 from fedipress.content.outputs import Output, digest
 from fedipress.content.pages import PageHook, Planner, check_links
 from fedipress.content.site import Site, build_site
@@ -123,6 +130,15 @@ def _parse_one(
     digest_ = text_hash(data)
     if digest_ == known_hash:  # touched but unchanged: keep the cached post
         return Parsed(source, digest_)
+    at = private_key_at(data)
+    if at >= 0:  # found here, not in the page: highlighting may split the header
+        problem = Diagnostic(
+            "error",
+            "holds a PEM private key; the build refuses to publish it",
+            SourceLocation(source, data.count(b"\n", 0, at) + 1),
+            "remove the key; a key that was ever published must be replaced",
+        )
+        return Parsed(source, digest_, problem=problem)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -270,7 +286,7 @@ def _inputs_key(
     for item in found:
         for resource in item.source.resources:
             st = os.stat(site_dir / item.source.bundle / resource)
-            resources.append((item.source.bundle, resource, st.st_mtime_ns, st.st_size))
+            resources.append((item.source.bundle, resource, st.st_mtime_ns, st.st_size, st.st_mode))
     return digest(
         [
             __version__,
@@ -279,7 +295,7 @@ def _inputs_key(
             options.future,
             theme_key,
             [(f.source.path, f.mtime_ns, f.size) for f in found],
-            [(s.output, str(s.path), s.mtime_ns, s.size) for s in static],
+            [(s.output, str(s.path), s.mtime_ns, s.size, s.mode) for s in static],
             resources,
             [ext.input_key() for ext in extensions],
         ]
@@ -320,7 +336,7 @@ def build(
     now = options.now()
 
     found = find_sources(site_dir)
-    static = list(find_static([*theme.static_dirs, site_dir / "static"]).values())
+    static = list(find_static([*theme.static_dirs, site_dir / "static"], site_dir).values())
     theme_key = theme.fingerprint()
     inputs = _inputs_key(config, options, theme_key, found, static, site_dir, extensions)
     snapshot = cache.snapshots.get(manifest_key)
@@ -441,10 +457,11 @@ def _check_in_memory(
     checker = DocumentChecker(config, header_rules(config), redirect_rules(config, redirects))
     problems = []
     for output in outputs:
-        if output.render is None:
-            continue
         try:
-            data = output.render()
+            if output.render is None:
+                scan_file(output)  # the copy a build would make must hold no key either
+                continue
+            data = check_bytes(output, output.render())
         except FedipressError as exc:
             problems.append(exc.diagnostic())
             continue
@@ -481,7 +498,7 @@ def _with_static(
         result.append(
             Output(
                 rel,
-                digest(["static", str(static.path), static.mtime_ns, static.size]),
+                digest(["static", str(static.path), static.mtime_ns, static.size, static.mode]),
                 copy_from=static.path,
             )
         )
@@ -494,9 +511,8 @@ def _with_static(
             rel = post.url.lstrip("/") + resource
             if rel in generated:
                 continue
-            result.append(
-                Output(rel, digest(["res", str(path), st.st_mtime_ns, st.st_size]), copy_from=path)
-            )
+            key = digest(["res", str(path), st.st_mtime_ns, st.st_size, st.st_mode])
+            result.append(Output(rel, key, copy_from=path))
     return result
 
 

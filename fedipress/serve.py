@@ -283,7 +283,7 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
 
     from fedipress import app
     from fedipress.adapters.webfinger_asgi import WebFingerApp
-    from fedipress.devserver import DevServer, LiveReload
+    from fedipress.devserver import AllowedHosts, DevServer, LiveReload
     from fedipress.webfinger_endpoint import PATH as WEBFINGER_PATH
 
     sock = bind_socket(options.host, options.port)
@@ -314,6 +314,7 @@ async def run_server(site_dir: Path, options: ServeOptions, verbosity: Verbosity
         base_path=base_path,
         live_reload=options.reload,
         routes=routes,
+        allowed_hosts=AllowedHosts.for_server(options.host, sock.getsockname()[1], base_url),
     )
     server = uvicorn.Server(
         uvicorn.Config(
