@@ -136,7 +136,7 @@ def timed_build(site: Path, jobs: int) -> tuple[float, float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "fedipress.cli.main", "build", str(site), "-q", "--jobs", str(jobs)],
+        [sys.executable, "-m", "fedipress", "build", str(site), "-q", "--jobs", str(jobs)],
         check=True,
     )
     wall = time.perf_counter() - start

@@ -35,8 +35,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fedipress.config import load_config  # noqa: E402
 from fedipress.app.keyfiles import generate_keys  # noqa: E402
+from fedipress.config import load_config  # noqa: E402
 
 SITE = """title: Slow bodies
 base_url: https://blog.example/
@@ -51,7 +51,7 @@ def free_port() -> int:
 
 
 def start_inbox(site: Path, port: int, body_timeout: float) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "fedipress.cli", "inbox", "serve", str(site), "-q"]
+    command = [sys.executable, "-m", "fedipress", "inbox", "serve", str(site), "-q"]
     process = subprocess.Popen(
         [*command, "--port", str(port), "--body-timeout", str(body_timeout)],
         cwd=ROOT,

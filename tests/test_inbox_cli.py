@@ -387,7 +387,7 @@ def _free_port() -> int:
 def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> None:
     # Given `fedipress inbox serve` started as its own process on a free port
     port = _free_port()
-    command = [sys.executable, "-m", "fedipress.cli.main", "inbox", "serve", str(site)]
+    command = [sys.executable, "-m", "fedipress", "inbox", "serve", str(site)]
     process = subprocess.Popen(
         [*command, "--port", str(port)],
         cwd=ROOT,
@@ -430,7 +430,7 @@ def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> N
 def running_inbox(site: Path, *options: str) -> Iterator[int]:
     """`fedipress inbox serve` as its own process on a free port, answering; yields the port."""
     port = _free_port()
-    command = [sys.executable, "-m", "fedipress.cli", "inbox", "serve", str(site), "-q"]
+    command = [sys.executable, "-m", "fedipress", "inbox", "serve", str(site), "-q"]
     process = subprocess.Popen(
         [*command, "--port", str(port), *options],
         cwd=ROOT,

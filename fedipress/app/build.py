@@ -30,7 +30,14 @@ from fedipress.content.output import Output, digest
 from fedipress.content.pages import Planner, check_links
 from fedipress.content.site import Site, build_site
 from fedipress.content.theme import check_templates, load_theme, make_environment
-from fedipress.content.writer import Progress, WriteStats, write_outputs, write_site_files
+from fedipress.content.writer import (
+    Progress,
+    WriteStats,
+    check_bytes,
+    scan_file,
+    write_outputs,
+    write_site_files,
+)
 from fedipress.documents.post import Post
 from fedipress.errors import BuildFailed, ContentError, Diagnostic, FedipressError, SourceLocation
 from fedipress.hosting import RedirectRule, header_rules, redirect_rules
@@ -125,7 +132,7 @@ def _inputs_key(
     for item in found:
         for resource in item.source.resources:
             st = os.stat(site_dir / item.source.bundle / resource)
-            resources.append((item.source.bundle, resource, st.st_mtime_ns, st.st_size))
+            resources.append((item.source.bundle, resource, st.st_mtime_ns, st.st_size, st.st_mode))
     return digest(
         [
             __version__,
@@ -134,7 +141,7 @@ def _inputs_key(
             options.future,
             theme_key,
             [(f.source.path, f.mtime_ns, f.size) for f in found],
-            [(s.output, str(s.path), s.mtime_ns, s.size) for s in static],
+            [(s.output, str(s.path), s.mtime_ns, s.size, s.mode) for s in static],
             resources,
             [ext.input_key() for ext in extensions],
         ]
@@ -175,7 +182,7 @@ def build(
     now = options.now()
 
     found = find_sources(site_dir)
-    static = list(find_static([*theme.static_dirs, site_dir / "static"]).values())
+    static = list(find_static([*theme.static_dirs, site_dir / "static"], site_dir).values())
     theme_key = theme.fingerprint()
     inputs = _inputs_key(config, options, theme_key, found, static, site_dir, extensions)
     snapshot = cache.snapshots.get(manifest_key)
@@ -294,10 +301,11 @@ def _check_in_memory(
     checker = DocumentChecker(config, header_rules(config), redirect_rules(config, redirects))
     problems = []
     for output in outputs:
-        if output.render is None:
-            continue
         try:
-            data = output.render()
+            if output.render is None:
+                scan_file(output)  # the copy a build would make must hold no key either
+                continue
+            data = check_bytes(output, output.render())
         except FedipressError as exc:
             problems.append(exc.diagnostic())
             continue
@@ -334,7 +342,7 @@ def _with_static(
         result.append(
             Output(
                 rel,
-                digest(["static", str(static.path), static.mtime_ns, static.size]),
+                digest(["static", str(static.path), static.mtime_ns, static.size, static.mode]),
                 copy_from=static.path,
             )
         )
@@ -347,9 +355,8 @@ def _with_static(
             rel = post.url.lstrip("/") + resource
             if rel in generated:
                 continue
-            result.append(
-                Output(rel, digest(["res", str(path), st.st_mtime_ns, st.st_size]), copy_from=path)
-            )
+            key = digest(["res", str(path), st.st_mtime_ns, st.st_size, st.st_mode])
+            result.append(Output(rel, key, copy_from=path))
     return result
 
 

@@ -5,6 +5,8 @@ git-ignored) or in the FEDIPRESS_PRIVATE_KEY environment variable on a host."""
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,7 @@ def generate_keys(
             hint="a new key makes followers' servers treat the blog as a new identity "
             "(interop spec §4.6); use --force only if you mean it",
         )
+    private_key_note(site_dir, paths.private)  # refuses a place git would commit
     key = generate_private_key(bits)
     paths.private.parent.mkdir(parents=True, exist_ok=True)
     # Create the private file with 0600 from the start: no moment where others can read it.
@@ -60,6 +63,50 @@ def generate_keys(
     os.chmod(paths.private, 0o600)
     paths.public.write_text(public_pem(key), encoding="ascii")
     return paths, private_pem(key)
+
+
+def git_ignored(site_dir: Path, relative: Path) -> bool | None:
+    """Whether git ignores `relative` (a path in the site, which need not exist yet); None
+    when git is missing or the site is not in a git work tree. A file git already tracks
+    counts as not ignored: it would be committed again."""
+    git = shutil.which("git")
+    if git is None:
+        return None
+    where = [git, "-C", str(site_dir)]
+    inside = subprocess.run(
+        [*where, "rev-parse", "--is-inside-work-tree"], capture_output=True, text=True
+    )
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        return None
+    check = subprocess.run(
+        [*where, "check-ignore", "-q", "--", str(relative)], capture_output=True, text=True
+    )
+    if check.returncode not in (0, 1):
+        raise FedipressError(
+            f"git could not check whether '{relative}' is ignored: {check.stderr.strip()}"
+        )
+    return check.returncode == 0
+
+
+def private_key_note(site_dir: Path, private: Path) -> str:
+    """How the private key file is kept out of version control, as checked by git; refuses
+    a file inside the site that git does not ignore."""
+    site = site_dir.resolve()
+    path = private.resolve()
+    if not path.is_relative_to(site):
+        return "outside the site"
+    relative = path.relative_to(site)
+    ignored = git_ignored(site, relative)
+    if ignored is None:
+        return "not in a git work tree: never commit it"
+    if not ignored:
+        raise FedipressError(
+            f"'{private}' is inside the site and git does not ignore it: it would be committed",
+            hint=f"add '/{relative.as_posix()}' to .gitignore "
+            "(and 'git rm --cached' it if it was committed), or set "
+            f"{PRIVATE_KEY_FILE_ENV} to a path outside the site",
+        )
+    return "git-ignored"
 
 
 def read_public_pem(site_dir: Path, config: Config, public_key: Path | None = None) -> str:

@@ -12,6 +12,7 @@ from fedipress.content.cache import BuildCache, Entry, fingerprints, text_hash
 from fedipress.content.document import parse_document
 from fedipress.content.loader import Found
 from fedipress.content.markdown import Renderer, make_markdown
+from fedipress.content.writer import private_key_at
 from fedipress.documents.post import Post
 from fedipress.errors import Diagnostic, FedipressError, SourceLocation
 
@@ -39,6 +40,15 @@ def _parse_one(
     digest_ = text_hash(data)
     if digest_ == known_hash:  # touched but unchanged: keep the cached post
         return Parsed(source, digest_)
+    at = private_key_at(data)
+    if at >= 0:  # found here, not in the page: highlighting may split the header
+        problem = Diagnostic(
+            "error",
+            "holds a PEM private key; the build refuses to publish it",
+            SourceLocation(source, data.count(b"\n", 0, at) + 1),
+            "remove the key; a key that was ever published must be replaced",
+        )
+        return Parsed(source, digest_, problem=problem)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

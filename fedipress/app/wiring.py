@@ -47,6 +47,7 @@ class Federation:
         allow_private: bool = False,
         now: Callable[[], datetime] = _utcnow,
         owns_store: bool = False,
+        key_fetch_timeout: float = 5.0,
     ) -> None:
         if config.fediverse is None:
             raise ValueError("federation needs a site with a 'fediverse' section")
@@ -60,7 +61,7 @@ class Federation:
         self.fetcher = Fetcher(
             signer=signer, site_url=config.base_url, allow_private=allow_private, now=now
         )
-        self.keys = CachedKeyFetcher(self.fetcher, cache=store, now=now)
+        self.keys = CachedKeyFetcher(self.fetcher, cache=store, timeout=key_fetch_timeout, now=now)
         self.sender = Sender(
             store,
             signer,
@@ -119,15 +120,24 @@ def open_federation(
     base_url: str | None = None,
     allow_private: bool = False,
     public_key: Path | None = None,
+    key_fetch_timeout: float = 5.0,
 ) -> Federation:
     """Everything federation needs for a site: its config, signing key (FEDIPRESS_PRIVATE_KEY
     or the key file; `public_key` names a dev key pair instead), store and network clients.
     Private addresses are reachable with `allow_private` or FEDIPRESS_ALLOW_PRIVATE_ADDRESSES
-    (tests, development). Raises ConfigError."""
+    (tests, development); `key_fetch_timeout` bounds the wait for a signer's key. Raises
+    ConfigError."""
     env = os.environ if environ is None else environ
     config = fediverse_config(site_dir, base_url)
     key = read_private_key(site_dir, config, env, public_key=public_key)
     store = open_site_store(site_dir, env)
     signer = SigningKey(Urls(config).key_id(), key)
     allow_private = allow_private or env_flag(env, ALLOW_PRIVATE_ENV)
-    return Federation(config, store, signer, allow_private=allow_private, owns_store=True)
+    return Federation(
+        config,
+        store,
+        signer,
+        allow_private=allow_private,
+        owns_store=True,
+        key_fetch_timeout=key_fetch_timeout,
+    )

@@ -166,16 +166,15 @@ def keys() -> None:
 def keys_generate(verbosity: Verbosity, site: Path, force: bool, print_private: bool) -> None:
     """Create an RSA key pair: the public key beside fedipress.yaml (commit it), the private
     key in .fedipress/private.pem (never commit it)."""
-    from fedipress.app.keyfiles import PRIVATE_KEY_ENV, generate_keys
+    from fedipress.app.keyfiles import PRIVATE_KEY_ENV, generate_keys, private_key_note
     from fedipress.config import load_config
 
     _require_site(site)
     paths, private = generate_keys(site, load_config(site), force=force)
     if not verbosity.quiet:
+        note = private_key_note(site, paths.private)  # what git says, never assumed
         click.echo(f"public key:  {_relative(str(paths.public))} (commit it)", err=True)
-        click.echo(
-            f"private key: {_relative(str(paths.private))} (mode 0600, git-ignored)", err=True
-        )
+        click.echo(f"private key: {_relative(str(paths.private))} (mode 0600, {note})", err=True)
     if print_private:
         click.echo(
             f"# Store this as the secret {PRIVATE_KEY_ENV}; it is not shown again.", err=True
@@ -215,13 +214,6 @@ main.add_command(publish)
 main.add_command(deliver)
 main.add_command(deliveries)
 
-
-def run() -> None:  # pragma: no cover - console entry point
-    main()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
 
 
 __all__ = ["BuildFailed", "main"]

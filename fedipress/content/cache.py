@@ -24,7 +24,7 @@ from typing import Any
 
 from fedipress.documents.post import Post
 
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4  # 4: outputs written before the private-key check are written again
 
 
 @dataclass(frozen=True)

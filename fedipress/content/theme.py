@@ -8,7 +8,9 @@ variables are errors, so a typo in a theme fails the build instead of printing n
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import os
+import posixpath
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ import jinja2
 import jinja2.meta
 
 from fedipress.config import Config
+from fedipress.content.loader import Boundary, boundary_for, contained, walk_files
 from fedipress.errors import SourceLocation, ThemeError
 
 REQUIRED_TEMPLATES = (
@@ -47,15 +50,15 @@ class Theme:
     name: str
     template_dirs: tuple[Path, ...]  # most specific first
     static_dirs: tuple[Path, ...]  # most specific last (later ones win)
+    site_dir: Path = Path(".")  # symbolic links in the site's folders must stay inside it
 
     def fingerprint(self) -> str:
         """A hash of every template the theme can load: any change re-renders every page."""
         digest = hashlib.blake2b(digest_size=16)
         for directory in self.template_dirs:
-            for path in sorted(directory.rglob("*")):
-                if path.is_file():
-                    digest.update(str(path.relative_to(directory)).encode())
-                    digest.update(path.read_bytes())
+            for path in sorted(walk_files(directory, self.site_dir)):
+                digest.update(str(path.relative_to(directory)).encode())
+                digest.update(path.read_bytes())
         return digest.hexdigest()
 
 
@@ -79,7 +82,30 @@ def load_theme(site_dir: Path, config: Config) -> Theme:
         config.theme,
         tuple(d for d in template_dirs if d.is_dir()),
         tuple(d for d in static_dirs if d.is_dir()),
+        site_dir,
     )
+
+
+class _ContainedLoader(jinja2.FileSystemLoader):
+    """A FileSystemLoader that refuses a template reached through a symbolic link leaving
+    its folder's boundary (the site, or the bundled theme), or looping."""
+
+    def __init__(self, directories: Sequence[Path], site_dir: Path) -> None:
+        super().__init__([str(d) for d in directories])
+        self.boundaries: list[tuple[str, Boundary]] = [
+            (str(d), boundary_for(d, site_dir)) for d in directories
+        ]
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        pieces = jinja2.loaders.split_template_path(template)
+        for directory, boundary in self.boundaries:
+            candidate = posixpath.join(directory, *pieces)
+            if os.path.lexists(candidate):
+                if contained(candidate, boundary) is not None:  # raises on a loop or escape
+                    break
+        return super().get_source(environment, template)
 
 
 def _date(value: datetime | None, fmt: str = "%-d %B %Y") -> str:
@@ -100,7 +126,7 @@ def make_environment(
         cache = jinja2.FileSystemBytecodeCache(str(bytecode_dir))
     env = jinja2.Environment(
         bytecode_cache=cache,
-        loader=jinja2.FileSystemLoader([str(d) for d in theme.template_dirs]),
+        loader=_ContainedLoader(theme.template_dirs, theme.site_dir),
         autoescape=jinja2.select_autoescape(["html", "xml"], default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

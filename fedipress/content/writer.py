@@ -7,22 +7,35 @@ are hard-linked from the old output, so they keep their bytes, inode and mtime (
 see them as unchanged), and stale files vanish with the old folder. A small change renders
 its files aside and moves each into place atomically. When nothing changed, nothing is
 touched.
+
+Every byte written passes one check: no output may hold a PEM private key. A copied file
+keeps its source's permissions when they are narrower than the default (a 0600 file stays
+0600).
 """
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
+import re
 import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from io import BufferedReader
 from pathlib import Path
 
 from fedipress.content.output import Output
-from fedipress.errors import BuildFailed, Diagnostic, FedipressError
+from fedipress.errors import BuildFailed, Diagnostic, FedipressError, SourceLocation
 
 Progress = Callable[[int, int], None]
 PARALLEL_THRESHOLD = 200
+# '-----BEGIN PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----', OPENSSH, EC, ENCRYPTED...
+_PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
+_MARK = b"PRIVATE KEY-----"  # a fast substring test before the regular expression
+_CHUNK = 1 << 20
+_OVERLAP = 80  # longer than any header
+_NO_SENDFILE = (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK, errno.EOPNOTSUPP)
 
 
 @dataclass(frozen=True)
@@ -32,14 +45,90 @@ class WriteStats:
     unchanged: bool
 
 
+def private_key_at(data: bytes | bytearray) -> int:
+    """The offset of a PEM private key header in `data`, or -1."""
+    if _MARK not in data:
+        return -1
+    found = _PRIVATE_KEY.search(data)
+    return found.start() if found else -1
+
+
+def private_key_error(output: Output) -> FedipressError:
+    where = str(output.copy_from) if output.copy_from else output.path
+    return FedipressError(
+        f"'{output.path}' would publish a PEM private key; the build refuses to write it",
+        SourceLocation(where),
+        "remove the key from this file and keep keys out of the site "
+        "(.fedipress/private.pem or FEDIPRESS_PRIVATE_KEY); a key that was ever published "
+        "must be replaced",
+    )
+
+
+def check_bytes(output: Output, data: bytes) -> bytes:
+    """`data`, unless it holds a private key."""
+    if private_key_at(data) >= 0:
+        raise private_key_error(output)
+    return data
+
+
+def scan_file(output: Output, target: Path | None = None) -> None:
+    """Refuse output.copy_from when it holds a private key; else copy it to `target` (when
+    given) with its source's permissions, never wider than the default."""
+    assert output.copy_from is not None
+    try:
+        with open(output.copy_from, "rb") as source:
+            st = os.fstat(source.fileno())
+            if _holds_key(source):
+                raise private_key_error(output)
+            if target is not None:
+                _copy(source, target, st.st_mode & 0o666, st.st_size)
+    except OSError as exc:
+        raise FedipressError(
+            f"cannot copy the file: {exc.strerror}", SourceLocation(str(output.copy_from))
+        ) from None
+
+
+def _holds_key(source: BufferedReader) -> bool:
+    """Search the whole file through one reused buffer (no bytes object per chunk); each
+    chunk starts with the end of the previous one, so a header split between them is seen."""
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    keep = 0
+    while count := source.readinto(view[keep:]):
+        filled = keep + count
+        if private_key_at(buffer if filled == _CHUNK else buffer[:filled]) >= 0:
+            return True
+        keep = min(_OVERLAP, filled)
+        buffer[:keep] = buffer[filled - keep : filled]
+    return False
+
+
+def _copy(source: BufferedReader, target: Path, mode: int, size: int) -> None:
+    # Created with the source's mode, which the umask narrows further: never wider.
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "wb") as sink:
+        offset = 0
+        try:
+            while offset < size:  # in the kernel, as shutil.copyfile does
+                sent = os.sendfile(fd, source.fileno(), offset, size - offset)
+                if sent == 0:
+                    break
+                offset += sent
+        except (AttributeError, OSError) as exc:
+            if offset or (isinstance(exc, OSError) and exc.errno not in _NO_SENDFILE):
+                raise
+            source.seek(0)
+            shutil.copyfileobj(source, sink)  # a system without sendfile between files
+
+
 def _write_one(output: Output, staging: Path) -> None:
     target = staging / output.path
     target.parent.mkdir(parents=True, exist_ok=True)
     if output.copy_from is not None:
-        shutil.copyfile(output.copy_from, target)
+        scan_file(output, target)
     else:
         assert output.render is not None
-        target.write_bytes(output.render())
+        target.write_bytes(check_bytes(output, output.render()))
 
 
 # Set in the parent before forking, so workers inherit the plan without pickling closures.

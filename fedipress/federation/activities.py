@@ -21,6 +21,7 @@ import nh3
 
 from fedipress.documents.activitypub import parse_time
 from fedipress.documents.urls import Urls
+from fedipress.federation.fetch import origin_of
 from fedipress.federation.store.base import (
     Flag,
     Follower,
@@ -110,7 +111,11 @@ def _type(value: object) -> str | None:
 
 
 def _same_host(a: str, b: str) -> bool:
-    return urlsplit(a).netloc.lower() == urlsplit(b).netloc.lower()
+    # The same origin (FEP-fe34), not the same netloc string: the scheme counts, a default
+    # port is the same as none, credentials are no part of the host, and an unparsable URL
+    # is on nobody's host.
+    origin = origin_of(a)
+    return bool(origin[1]) and origin == origin_of(b)
 
 
 def check_shape(activity: JSONObject) -> str | None:

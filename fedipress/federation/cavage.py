@@ -109,14 +109,16 @@ def prepare_cavage(
     created: datetime | None = None
     expires: datetime | None = None
     try:
-        # Like Mastodon (matches_time_window?): `created` counts only for hs2019, `expires` always.
-        if "created" in params and algorithm == "hs2019":
+        # Only signed values decide freshness: a `created` or `expires` parameter counts when
+        # `(created)` or `(expires)` is signed (hs2019 only, checked above), else anyone
+        # could stretch the window of a captured request by adding one.
+        if "(created)" in signed_names and "created" in params:
             created = datetime.fromtimestamp(int(float(params["created"])), UTC)
-        if "expires" in params:
+        if "(expires)" in signed_names and "expires" in params:
             expires = datetime.fromtimestamp(int(float(params["expires"])), UTC)
     except (ValueError, OverflowError, OSError):
         return problem("Signature created/expires is not a timestamp", 400)
-    if created is None and "date" in fields:
+    if created is None and "date" in signed_names and "date" in fields:
         created = parse_http_date(fields["date"])
         if created is None:
             return problem(f"unparsable Date header {fields['date']!r}", 400)

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import ssl
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin, urlsplit, urlunsplit
 
 import anyio
 import anyio.to_thread
@@ -27,7 +29,14 @@ import httpx
 
 from fedipress import __version__
 from fedipress.federation.keys import SigningKey
-from fedipress.federation.signatures import KeyGone, RemoteKey, sign_request
+from fedipress.federation.signature_checks import key_id_problem
+from fedipress.federation.signatures import (
+    KeyGone,
+    KeyLookup,
+    KeyProblem,
+    RemoteKey,
+    sign_request,
+)
 
 JSONObject = dict[str, object]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -62,6 +71,9 @@ class FetchLimits:
     total: float = 30.0
     max_body: int = 1024 * 1024
     max_redirects: int = 3
+    # GETs to one origin at a time: a host that answers slowly holds at most this many of
+    # the client's 20 connections, so it cannot starve fetches from every other host.
+    per_host: int = 4
 
 
 @dataclass(frozen=True)
@@ -96,16 +108,20 @@ async def check_destination(url: str, allow_private: bool) -> str | None:
     skips the address checks (tests, development). A host that does not resolve is not
     refused here: the request then fails as a network error, which callers may retry.
     """
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
+        httpx.URL(url)  # what the request is built from: its syntax and IDNA 2008 rules
+        (parts.hostname or "").encode("idna")  # what the signed Host uses (IDNA 2003)
+    except (ValueError, httpx.InvalidURL) as exc:
+        return f"the URL is malformed: {exc}"
+    if any(char <= " " or char == "\x7f" for char in url):
+        return "the URL holds spaces or control characters"
     if parts.scheme.lower() not in ("http", "https"):
         return f"scheme {parts.scheme!r} is not allowed (http or https only)"
     host = parts.hostname
     if not host:
         return "the URL has no host"
-    try:
-        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
-    except ValueError:
-        return "the URL has an invalid port"
     if allow_private:
         return None
     try:
@@ -296,6 +312,7 @@ class Fetcher:
         self._owns_client = client is None
         self.client = client or make_client(allow_private, self.limits)
         self._now = now
+        self._hosts: dict[Origin, _HostSlot] = {}
 
     async def __aenter__(self) -> Fetcher:
         return self
@@ -320,9 +337,27 @@ class Fetcher:
         """
         try:
             with anyio.fail_after(self.limits.total):
-                return await self._fetch_json(url)
+                async with self._host_slot(url):
+                    return await self._fetch_json(url)
         except TimeoutError:
             return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
+
+    @asynccontextmanager
+    async def _host_slot(self, url: str) -> AsyncIterator[None]:
+        """Wait for one of the `per_host` slots of the URL's origin; slots of an origin
+        nobody waits for are dropped, so the table does not grow with every host seen."""
+        origin = origin_of(url)
+        slot = self._hosts.get(origin)
+        if slot is None:
+            slot = self._hosts[origin] = _HostSlot(anyio.Semaphore(self.limits.per_host))
+        slot.users += 1
+        try:
+            async with slot.semaphore:
+                yield
+        finally:
+            slot.users -= 1
+            if slot.users == 0:
+                del self._hosts[origin]
 
     async def _fetch_json(self, url: str) -> FetchResult:
         current = url
@@ -341,11 +376,13 @@ class Fetcher:
                 return FetchResult(url, failure="refused", reason=str(exc), final_url=current)
             except httpx.TimeoutException as exc:
                 return FetchResult(url, failure="timeout", reason=repr(exc), final_url=current)
-            except (httpx.TransportError, httpx.InvalidURL) as exc:
+            except httpx.InvalidURL as exc:
+                return FetchResult(url, failure="refused", reason=repr(exc), final_url=current)
+            except httpx.TransportError as exc:
                 return FetchResult(url, failure="unreachable", reason=repr(exc), final_url=current)
             try:
                 if response.has_redirect_location:
-                    current = urljoin(current, response.headers["location"])
+                    current = _join(current, response.headers["location"])
                     continue
                 return await self._read_document(url, current, response)
             except httpx.TimeoutException as exc:
@@ -397,6 +434,30 @@ class Fetcher:
         return replace(failed, document=document)
 
 
+@dataclass
+class _HostSlot:
+    semaphore: anyio.Semaphore
+    users: int = 0  # holding or waiting
+
+
+def _join(base: str, location: str) -> str:
+    """The redirect target; a Location that is no URL is returned as is, for
+    check_destination to refuse at the next hop."""
+    try:
+        return urljoin(base, location)
+    except ValueError:
+        return location
+
+
+def may_work_later(result: FetchResult) -> bool:
+    """Whether a failed fetch is worth retrying: timeouts, network errors, 5xx and 429.
+    Everything else (refused address, 4xx, wrong media type, not JSON, id mismatch, too
+    large, too many redirects) is the remote's lasting answer."""
+    if result.failure in ("timeout", "unreachable"):
+        return True
+    return result.failure == "http_error" and (result.status >= 500 or result.status == 429)
+
+
 def is_activity_media_type(content_type: str) -> bool:
     """activity+json, or ld+json whose profile lists the AS context (GoToSocial, Mastodon)."""
     media_type, *params = (part.strip() for part in content_type.split(";"))
@@ -421,7 +482,10 @@ def _id_mismatch(document_id: object, url: str, final_url: str) -> str | None:
     return None
 
 
-def origin_of(url: str) -> tuple[str, str, int | None]:
+Origin = tuple[str, str, int | None]
+
+
+def origin_of(url: str) -> Origin:
     """(scheme, host, port) with the default port filled in; ("", "", None) if unparsable."""
     try:
         parts = urlsplit(url)
@@ -429,6 +493,70 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     except ValueError:
         return ("", "", None)
     return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*")
+
+
+def normalize_url(url: str) -> str | None:
+    """An http(s) URL in RFC 3986 normal form (§6.2.2-6.2.3), without its fragment: scheme
+    and host in lower case, no default port, unreserved characters decoded and other escapes
+    in upper case, dot segments removed (what httpx sends, and what a server that decodes
+    `%2e` would see), empty path as "/". None for anything else, credentials included. Pure."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in ("http", "https") or not host or "@" in parts.netloc:
+        return None
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != {"http": 80, "https": 443}[scheme]:
+        netloc += f":{port}"
+    path = _remove_dot_segments(_normalize_escapes(parts.path)) or "/"
+    return urlunsplit((scheme, netloc, path, _normalize_escapes(parts.query), ""))
+
+
+def _normalize_escapes(text: str) -> str:
+    def one(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else match.group(0).upper()
+
+    return _PERCENT.sub(one, text)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 §5.2.4 for an absolute path: `.` dropped, `..` removes the segment before."""
+    segments = path.split("/")
+    kept: list[str] = []
+    for segment in segments:
+        if segment == "..":
+            if len(kept) > 1:  # kept[0] is the "" before the leading slash
+                kept.pop()
+        elif segment != ".":
+            kept.append(segment)
+    if segments[-1] in (".", ".."):
+        kept.append("")  # "/a/b/.." is "/a/", a directory
+    return "/".join(kept)
+
+
+def within_actor(url: str, actor: str) -> bool:
+    """Whether `url` (its fragment ignored) is the actor's id, or one plain path segment
+    below it (GoToSocial's `actor/main-key`), compared in normal form. No other URL speaks
+    for the actor: `actor/../other` is another account, `actor/statuses/1` one post. Pure."""
+    mine, theirs = normalize_url(url), normalize_url(actor)
+    if mine is None or theirs is None:
+        return False
+    if mine == theirs:
+        return True
+    below, actor_parts = urlsplit(mine), urlsplit(theirs)
+    if below.query or actor_parts.query or below[:2] != actor_parts[:2]:
+        return False
+    parent, _, segment = below.path.rpartition("/")
+    return parent == actor_parts.path.rstrip("/") and bool(_PLAIN_SEGMENT.fullmatch(segment))
 
 
 # --- remote keys -----------------------------------------------------------------------------
@@ -461,11 +589,16 @@ class CachedKeyFetcher:
 
     Fetches the key id without its fragment and takes the `publicKey` whose id equals the key
     id (publicKey may be a list; GoToSocial's `…/main-key` URL serves a stub whose publicKey
-    names the real actor as `owner`); the owner must share the key id's origin. 404 and 410
-    give KeyGone; network trouble, or a document without that key, gives None (the inbox
-    answers 503). Keys are kept for `ttl`; a refresh within `min_refresh_interval` of the last
-    fetch returns the cached key, so forged signatures cannot make us refetch in a loop. At
-    most `max_entries` keys stay in memory (oldest fetched dropped first).
+    names the real actor as `owner`); the owner must share the key id's origin, and when the
+    key was not served by the owner's own document, the owner's actor document must list it
+    too: another document on that host cannot vouch for someone else's key. 404 and 410 give
+    KeyGone; other failures give a KeyProblem, to retry (503) only when a later try may work.
+
+    Keys are kept for `ttl`; a refresh within `min_refresh_interval` of the last fetch
+    returns the cached key, so forged signatures cannot make us refetch in a loop. At most
+    `max_entries` keys stay in memory (oldest fetched dropped first). Finding one key takes
+    at most `timeout` seconds, waiting for the Fetcher's per-host slots included, and
+    concurrent lookups of the same key id share one fetch.
     """
 
     def __init__(
@@ -476,6 +609,7 @@ class CachedKeyFetcher:
         ttl: timedelta = timedelta(days=1),
         min_refresh_interval: timedelta = timedelta(minutes=1),
         max_entries: int = 10_000,
+        timeout: float = 5.0,
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._fetcher = fetcher
@@ -483,31 +617,69 @@ class CachedKeyFetcher:
         self._cache = cache
         self._ttl = ttl
         self._min_refresh_interval = min_refresh_interval
+        self._timeout = timeout
         self._now = now
         self._memory: dict[str, tuple[RemoteKey, datetime]] = {}
+        self._pending: dict[str, _PendingKey] = {}
 
-    async def __call__(self, key_id: str, refresh: bool = False) -> RemoteKey | KeyGone | None:
+    async def __call__(self, key_id: str, refresh: bool = False) -> KeyLookup:
+        malformed = key_id_problem(key_id)
+        if malformed:
+            return KeyProblem(malformed)
         now = self._now()
         cached = self._cached(key_id)
         if cached is not None:
             key, fetched_at = cached
             if now - fetched_at < (self._min_refresh_interval if refresh else self._ttl):
                 return key
+        found = await self._shared_fetch(key_id, now)
+        if isinstance(found, KeyProblem) and found.retry and cached is not None and not refresh:
+            return cached[0]  # a stale key beats a 503; but a refresh was asked as it failed
+        return found
+
+    async def _shared_fetch(self, key_id: str, now: datetime) -> RemoteKey | KeyGone | KeyProblem:
+        """One fetch per key id at a time: later callers wait for the first one's answer."""
+        pending = self._pending.get(key_id)
+        if pending is not None:
+            await pending.done.wait()
+            return pending.result or KeyProblem("the key fetch was interrupted", retry=True)
+        pending = self._pending[key_id] = _PendingKey()
+        try:
+            with anyio.move_on_after(self._timeout):
+                pending.result = await self._fetch(key_id, now)
+        finally:
+            del self._pending[key_id]
+            pending.done.set()
+        return pending.result or KeyProblem(f"no key within {self._timeout} s", retry=True)
+
+    async def _fetch(self, key_id: str, now: datetime) -> RemoteKey | KeyGone | KeyProblem:
         result = await self._fetcher.fetch_json(urldefrag(key_id).url)
+        if result.document is None:
+            return self._failed(key_id, result)
+        key = key_from_document(result.document, key_id)
+        if key is None:
+            self._forget(key_id)  # the actor no longer publishes this key: revoked
+            return KeyProblem(f"{result.final_url} does not hold {key_id} for an owner there")
+        if normalize_url(result.final_url) != normalize_url(key.owner):
+            owner = await self._fetcher.fetch_json(key.owner)
+            if owner.document is None:
+                return self._failed(key_id, owner)
+            listed = key_from_document(owner.document, key_id)
+            if owner.document.get("id") != key.owner or listed is None or listed.owner != key.owner:
+                self._forget(key_id)
+                return KeyProblem(f"the actor {key.owner} does not list the key {key_id}")
+            key = listed  # the actor's own document is the authority on its key
+        self._remember(key, now)
+        if self._cache is not None:
+            self._cache.put_key(key, now)
+        return key
+
+    def _failed(self, key_id: str, result: FetchResult) -> KeyGone | KeyProblem:
         if result.failure in ("not_found", "gone"):
             self._forget(key_id)
-            return KeyGone(result.status)
-        if result.document is None:
-            # A stale key beats a 503; but a refresh was asked because that key failed.
-            return cached[0] if cached is not None and not refresh else None
-        fetched = key_from_document(result.document, key_id)
-        if fetched is None:
-            self._forget(key_id)  # the actor no longer publishes this key: revoked
-            return None
-        self._remember(fetched, now)
-        if self._cache is not None:
-            self._cache.put_key(fetched, now)
-        return fetched
+            return KeyGone(result.status, result.final_url or result.url)
+        reason = f"{result.final_url or result.url}: {result.failure} ({result.reason})"
+        return KeyProblem(reason, retry=may_work_later(result))
 
     def _cached(self, key_id: str) -> tuple[RemoteKey, datetime] | None:
         if key_id in self._memory:
@@ -535,6 +707,12 @@ class CachedKeyFetcher:
             self._cache.delete_key(key_id)
 
 
+@dataclass
+class _PendingKey:
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: RemoteKey | KeyGone | KeyProblem | None = None
+
+
 def key_from_document(document: JSONObject, key_id: str) -> RemoteKey | None:
     """The key `key_id` from an actor, a GoToSocial main-key stub or a bare key document.
 
@@ -550,7 +728,7 @@ def key_from_document(document: JSONObject, key_id: str) -> RemoteKey | None:
         owner, pem = candidate.get("owner"), candidate.get("publicKeyPem")
         if not isinstance(owner, str) or not isinstance(pem, str):
             continue
-        if origin_of(owner) != origin_of(key_id):
+        if origin_of(owner) != origin_of(key_id) or normalize_url(owner) is None:
             return None
         return RemoteKey(key_id, owner, pem)
     return None

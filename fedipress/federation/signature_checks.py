@@ -149,6 +149,26 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def key_id_problem(key_id: str) -> str | None:
+    """Why a keyId cannot be fetched, or None: an absolute http(s) URL with a host (IDNA-
+    encodable), a valid port, no credentials, no spaces or control characters. A malformed
+    one is the sender's permanent mistake (401), never a reason to fetch, nor to raise."""
+    try:
+        parts = urlsplit(key_id)
+        port = parts.port
+        host = parts.hostname or ""
+        ascii_host = host if host.isascii() else host.encode("idna").decode("ascii")
+    except (ValueError, UnicodeError):
+        return f"keyId {key_id[:200]!r} is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"keyId {key_id[:200]!r} is not an http(s) URL"
+    if not ascii_host or port == 0 or parts.username is not None or parts.password is not None:
+        return f"keyId {key_id[:200]!r} has no usable host"
+    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in key_id):
+        return f"keyId {key_id[:200]!r} holds spaces or control characters"
+    return None
+
+
 def authority_of(url: str) -> str:
     """host[:port] as sent in Host and as RFC 9421 @authority: lower case, default port dropped."""
     parts = urlsplit(url)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from fedipress.federation.cavage import ACTIVITY_JSON, prepare_cavage, sign_request
 from fedipress.federation.keys import KeyFormatError, load_public_key
@@ -26,6 +25,7 @@ from fedipress.federation.signature_checks import (
     SignatureProblem,
     as_utc,
     format_http_date,
+    key_id_problem,
     normalize_headers,
     rsa_verify,
 )
@@ -35,6 +35,7 @@ __all__ = [
     "HeadersInput",
     "KeyFetcher",
     "KeyGone",
+    "KeyProblem",
     "RemoteKey",
     "Scheme",
     "VerifyResult",
@@ -56,18 +57,35 @@ class RemoteKey:
 
 @dataclass(frozen=True)
 class KeyGone:
-    """The key's actor answered 404 or 410: the account is deleted (spec §4.4)."""
+    """The key's actor answered 404 or 410: the account is deleted (spec §4.4).
+
+    `url` is the URL that answered, after redirects: the inbox accepts a self-Delete only
+    when that URL is the actor's own."""
 
     status: int
+    url: str = ""
+
+
+@dataclass(frozen=True)
+class KeyProblem:
+    """Why the key cannot be had. `retry`: it may work later (timeout, network error, 5xx,
+    429), so the inbox answers 503; otherwise the problem is permanent and it answers 401,
+    so that senders do not retry for days."""
+
+    reason: str
+    retry: bool = False
+
+
+KeyLookup = RemoteKey | KeyGone | KeyProblem | None
 
 
 class KeyFetcher(Protocol):
     """Finds the public key for a key id; `refresh` skips caches (key rotation, spec §4.6).
 
-    None means "cannot tell right now" (network failure): the inbox answers 503.
+    None means "cannot tell right now", like a KeyProblem with `retry`: the inbox answers 503.
     """
 
-    async def __call__(self, key_id: str, refresh: bool) -> RemoteKey | KeyGone | None: ...
+    async def __call__(self, key_id: str, refresh: bool) -> KeyLookup: ...
 
 
 @dataclass(frozen=True)
@@ -75,9 +93,10 @@ class VerifyResult:
     """The outcome of verify_request.
 
     `status` is what the inbox answers on failure: 401 for signature problems, 400 for headers
-    it cannot parse, 503 when the key cannot be fetched now; it is 200 when `ok`. When the
-    signer's actor is deleted, `reason` is "key gone" and `gone_status` holds 404 or 410, so
-    the inbox can still accept that actor's self-Delete (spec §4.4: accept on 410, not 404).
+    it cannot parse, 503 when the key cannot be fetched now but may be later; it is 200 when
+    `ok`. When the signer's actor is deleted, `reason` is "key gone", `gone_status` holds 404
+    or 410 and `gone_url` the URL that answered, so the inbox can still accept that actor's
+    self-Delete (spec §4.4: accept on 410, not 404).
     `owner` is the actor the key belongs to; the inbox requires it to equal the activity actor.
     """
 
@@ -88,6 +107,7 @@ class VerifyResult:
     scheme: Scheme | None = None
     status: int = 401
     gone_status: int | None = None
+    gone_url: str = ""
 
 
 async def verify_request(
@@ -122,8 +142,9 @@ async def verify_request(
         return VerifyResult(
             False, prepared.reason, prepared.key_id, "", prepared.scheme, prepared.status
         )
-    if urlsplit(prepared.key_id).scheme not in ("http", "https"):
-        return _failed(prepared, f"keyId {prepared.key_id!r} is not an http(s) URL")
+    malformed = key_id_problem(prepared.key_id)
+    if malformed:
+        return _failed(prepared, malformed)
     key = await fetch_key(prepared.key_id, refresh=False)
     result = _verify_with(prepared, key)
     if result.ok or not isinstance(key, RemoteKey):
@@ -136,12 +157,22 @@ async def verify_request(
     return _verify_with(prepared, fresh)
 
 
-def _verify_with(prepared: PreparedSignature, key: RemoteKey | KeyGone | None) -> VerifyResult:
+def _verify_with(prepared: PreparedSignature, key: KeyLookup) -> VerifyResult:
     if key is None:
         return _failed(prepared, "cannot fetch the signer's key right now", status=503)
+    if isinstance(key, KeyProblem):
+        status = 503 if key.retry else 401
+        return _failed(prepared, f"cannot use the signer's key: {key.reason}", status)
     if isinstance(key, KeyGone):
         return VerifyResult(
-            False, "key gone", prepared.key_id, "", prepared.scheme, 401, gone_status=key.status
+            False,
+            "key gone",
+            prepared.key_id,
+            "",
+            prepared.scheme,
+            401,
+            gone_status=key.status,
+            gone_url=key.url,
         )
     if key.key_id != prepared.key_id:
         return _failed(prepared, f"fetched key {key.key_id!r} is not the signing key")

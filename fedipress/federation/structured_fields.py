@@ -61,7 +61,8 @@ def serialize_item(item: Item) -> str:
 def serialize_inner_list(inner: InnerList) -> str:
     items = [(_to_sf(i.value), _params_to_sf(i.params)) for i in inner.items]
     # A list holding the one inner list serialises as exactly that inner list.
-    return http_sf.ser([(items, _params_to_sf(inner.params))])
+    structure: Any = [(items, _params_to_sf(inner.params))]
+    return http_sf.ser(structure)
 
 
 def _member(value: Any) -> Member:

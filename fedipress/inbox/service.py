@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urldefrag, urlsplit
+from urllib.parse import urlsplit
 
 from fedipress.app.publish import live_site_reader, publish
 from fedipress.app.wiring import Federation
@@ -35,6 +35,7 @@ from fedipress.documents.urls import (
 )
 from fedipress.errors import FedipressError
 from fedipress.federation.activities import InboxHandler, Settings, check_shape
+from fedipress.federation.fetch import within_actor
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import verify_request
 from fedipress.federation.store.base import Store
@@ -59,6 +60,8 @@ class InboxOptions:
     # Accepted HTTP signature schemes (FEDIPRESS_SIGNATURE_SCHEMES). Refusing RFC 9421 makes
     # Fedify and Mastodon 4.7 retry with draft-cavage (spec §4.5): handy to check both.
     signature_schemes: frozenset[str] = frozenset({"cavage", "rfc9421"})
+    # Seconds to find a signer's key (FEDIPRESS_KEY_FETCH_TIMEOUT); then 503, retry later.
+    key_fetch_timeout: float = 5.0
 
 
 class InboxService:
@@ -107,7 +110,14 @@ class InboxService:
     ) -> InboxService:
         """An inbox over a config, store and key given here (tests, embedding): the store
         stays the caller's to close."""
-        federation = Federation(config, store, signer, allow_private=allow_private, now=now)
+        federation = Federation(
+            config,
+            store,
+            signer,
+            allow_private=allow_private,
+            now=now,
+            key_fetch_timeout=options.key_fetch_timeout,
+        )
         return cls(federation, options)
 
     async def __aenter__(self) -> InboxService:
@@ -215,7 +225,9 @@ class InboxService:
         if verified.ok and verified.scheme not in self.options.signature_schemes:
             return InboxResponse.error(401, f"{verified.scheme} signatures are not accepted here")
         if not verified.ok:
-            accepted = self._gone_self_delete(activity, verified.gone_status, verified.key_id)
+            accepted = await self._gone_self_delete(
+                activity, verified.gone_status, verified.key_id, verified.gone_url
+            )
             if accepted is not None:
                 return accepted
             log.info(
@@ -247,28 +259,34 @@ class InboxService:
     def _public_target(self, request: InboxRequest) -> str:
         return f"{self.inbox_path}?{request.query}" if request.query else self.inbox_path
 
-    def _gone_self_delete(
-        self, activity: dict[str, Any], gone: int | None, key_id: str
+    async def _gone_self_delete(
+        self, activity: dict[str, Any], gone: int | None, key_id: str, gone_url: str
     ) -> InboxResponse | None:
         """A deleted account's Delete of itself, whose key now answers 410: accept it without
         a signature we could check; a 404 proves nothing (spec §4.4, the SWICG report).
-        The gone key must be the actor's own (`actor#…` or GoToSocial's `actor/main-key`):
-        any other URL answering 410 would let anyone delete any follower."""
+        The gone key must be the actor's own (`actor#…` or GoToSocial's `actor/main-key`),
+        and so must the URL that answered 410 after redirects, both compared in normal form:
+        any other URL answering 410 (`actor/../other`, a redirect to another account) would
+        let anyone delete any follower."""
         actor = activity.get("actor")
         target = activity.get("object")
         target_id = target.get("id") if isinstance(target, dict) else target
         if activity.get("type") != "Delete" or gone != 410 or target_id != actor:
             return None
-        if not isinstance(activity.get("id"), str) or not isinstance(actor, str):
+        activity_id = activity.get("id")
+        if not isinstance(activity_id, str) or not isinstance(actor, str):
             return None
-        if urldefrag(key_id).url != actor and not key_id.startswith(actor.rstrip("/") + "/"):
+        if not (within_actor(key_id, actor) and within_actor(gone_url, actor)):
             return None
-        with self.store.transaction():
-            if self.store.mark_seen(str(activity["id"]), self.now()):
-                self.store.remove_follower(str(actor))
-                self.store.remove_actor_interactions(str(actor))
+        await asyncio.to_thread(self._forget_deleted_actor, activity_id, actor)
         log.info("accepted the self-Delete of %s (its key is gone)", actor)
         return InboxResponse(202)
+
+    def _forget_deleted_actor(self, activity_id: str, actor: str) -> None:
+        with self.store.transaction():
+            if self.store.mark_seen(activity_id, self.now()):
+                self.store.remove_follower(actor)
+                self.store.remove_actor_interactions(actor)
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
         """A deploy finished: read the live site's objects and publish what changed."""

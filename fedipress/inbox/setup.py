@@ -22,11 +22,13 @@ from fedipress.inbox.service import InboxOptions, InboxService
 
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
 SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
+KEY_TIMEOUT_ENV = "FEDIPRESS_KEY_FETCH_TIMEOUT"
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
     "DATABASE_ENV",
     "DEPLOY_SECRET_ENV",
+    "KEY_TIMEOUT_ENV",
     "SCHEMES_ENV",
     "SITE_ENV",
     "InboxSetup",
@@ -44,8 +46,8 @@ class InboxSetup:
 
 
 def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
-    """The inbox's own settings from the environment: the deploy secret and the signature
-    schemes it accepts. Raises ConfigError for an unknown scheme."""
+    """The inbox's own settings from the environment: the deploy secret, the signature schemes
+    it accepts and how long a signer's key may take. Raises ConfigError for a bad value."""
     schemes = frozenset(
         s.strip() for s in environ.get(SCHEMES_ENV, "cavage,rfc9421").split(",") if s.strip()
     )
@@ -55,7 +57,11 @@ def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
             f"{SCHEMES_ENV} lists unknown schemes: {', '.join(sorted(unknown)) or '(none)'}",
             hint="use cavage, rfc9421 or both, comma-separated",
         )
-    return InboxOptions(deploy_secret=environ.get(DEPLOY_SECRET_ENV, ""), signature_schemes=schemes)
+    return InboxOptions(
+        deploy_secret=environ.get(DEPLOY_SECRET_ENV, ""),
+        signature_schemes=schemes,
+        key_fetch_timeout=_key_fetch_timeout(environ),
+    )
 
 
 def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> InboxService:
@@ -69,8 +75,25 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
         base_url=setup.base_url,
         allow_private=setup.allow_private,
         public_key=setup.public_key,
+        key_fetch_timeout=options.key_fetch_timeout,
     )
     return InboxService(federation, options)
+
+
+def _key_fetch_timeout(env: Mapping[str, str]) -> float:
+    raw = env.get(KEY_TIMEOUT_ENV, "").strip()
+    if not raw:
+        return InboxOptions.key_fetch_timeout
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 60:
+        raise ConfigError(
+            f"{KEY_TIMEOUT_ENV} must be a number of seconds above 0, at most 60, not {raw!r}",
+            hint="the default is 5",
+        )
+    return seconds
 
 
 def site_dir_from(environ: Mapping[str, str]) -> Path:

@@ -283,7 +283,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
     import uvicorn
 
     from fedipress import app
-    from fedipress.preview.server import DevServer, LiveReload
+    from fedipress.preview.server import AllowedHosts, DevServer, LiveReload
     from fedipress.preview.webfinger import WebFingerApp
 
     sock = bind_socket(options.host, options.port)
@@ -314,6 +314,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         base_path=base_path,
         live_reload=options.reload,
         routes=routes,
+        allowed_hosts=AllowedHosts.for_server(options.host, sock.getsockname()[1], base_url),
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import hashlib
 import html
+import ipaddress
 import json
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fedipress.hosting import HOST_FILES, HeaderRule, RedirectRule, match_redirect
 from fedipress.hosting import response_headers as host_headers
@@ -53,6 +54,57 @@ def text_response(status: int, text: str, *headers: tuple[str, str]) -> Response
     return Response(
         status, (("Content-Type", "text/plain; charset=utf-8"), *headers), text.encode()
     )
+
+
+# --- host names ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AllowedHosts:
+    """The Host headers the preview answers to. A page on some other name that resolves to
+    this machine (DNS rebinding) would otherwise reach the inbox, which may fetch private
+    addresses; the browser sends that other name, so it is refused here."""
+
+    pairs: frozenset[tuple[str, int | None]]  # (host name, port); None: no port given
+    any_ip_port: int | None = None  # listening on every address: any IP literal on this port
+
+    @classmethod
+    def for_server(cls, host: str, port: int, base_url: str) -> AllowedHosts:
+        """The loopback names, the address `serve` listens on, with its port, and the
+        --base-url host, as a browser or a proxy in front of the preview would send them."""
+        names = {"127.0.0.1", "localhost", "::1", host.strip("[]").lower()}
+        pairs: set[tuple[str, int | None]] = {(name, port) for name in names}
+        if port == 80:
+            pairs |= {(name, None) for name in names}
+        base = urlsplit(base_url)
+        if base.hostname:
+            default = 443 if base.scheme == "https" else 80
+            pairs |= {(base.hostname, base.port or default), (base.hostname, base.port)}
+        wildcard = host.strip("[]") in ("0.0.0.0", "::", "")
+        return cls(frozenset(pairs), port if wildcard else None)
+
+    def allows(self, header: str) -> bool:
+        if not header or any(c in header for c in "/\\?#@ \t"):
+            return False
+        try:
+            parts = urlsplit("//" + header)
+            name, port = parts.hostname, parts.port
+        except ValueError:  # a port that is not a number, an unclosed '['
+            return False
+        if not name:
+            return False
+        if (name, port) in self.pairs:
+            return True
+        return self.any_ip_port is not None and port == self.any_ip_port and _is_ip(name)
+
+
+def _is_ip(name: str) -> bool:
+    """An address, not a name: DNS never answers for it, so it cannot be rebound."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 # --- live reload -------------------------------------------------------------------------
@@ -256,8 +308,10 @@ class DevServer:
         base_path: str = "",
         live_reload: bool = True,
         build_wait: float = 60.0,
+        allowed_hosts: AllowedHosts | None = None,
     ) -> None:
         self.root = root
+        self.allowed_hosts = allowed_hosts  # None: any Host (an app inside a test)
         self.live = live
         self.live_reload = live_reload
         self.header_rules = tuple(header_rules)
@@ -278,6 +332,12 @@ class DevServer:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # lifespan is off; websockets are not served
+        if self.allowed_hosts is not None:
+            host = _header(scope, b"host")
+            if not self.allowed_hosts.allows(host):
+                status, text = (421, "unknown host\n") if host else (400, "no Host header\n")
+                await text_response(status, text).send(send, head=scope["method"] == "HEAD")
+                return
         path: str = scope["path"]
         for prefix, app in self.routes:
             if path == prefix.rstrip("/") or path.startswith(prefix.rstrip("/") + "/"):

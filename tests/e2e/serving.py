@@ -19,7 +19,7 @@ class Serve:
     def __init__(self, site: Path, *args: str) -> None:
         self.site = site
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "fedipress.cli.main", "serve", ".", "--port", "0", *args],
+            [sys.executable, "-m", "fedipress", "serve", ".", "--port", "0", *args],
             cwd=site,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -80,7 +80,7 @@ def url(site: Path) -> Iterator[str]:
     Its stderr goes to serve.log beside the site, for when a test fails."""
     with (site.parent / "serve.log").open("w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fedipress.cli.main", "serve", ".", "--port", "0"],
+            [sys.executable, "-m", "fedipress", "serve", ".", "--port", "0"],
             cwd=site,
             stdout=subprocess.PIPE,
             stderr=log,

@@ -73,6 +73,18 @@ def test_serve__webfinger_sees_the_query(served) -> None:
     assert json.loads(other.content) == {"error": "no such account here"}
 
 
+def test_serve__inbox_and_webfinger_refuse_another_host_name(served) -> None:
+    """The inbox may fetch private addresses: a rebound name must not reach it."""
+    _serve, client = served
+    evil = {"Host": "evil.example", "Content-Type": AP}
+    assert client.post("/ap/inbox", headers=evil, content=b"{}").status_code == 421
+    assert client.get("/ap/health", headers=evil).status_code == 421
+    assert client.get("/.well-known/webfinger", headers=evil).status_code == 421
+    # The same requests under the server's own name reach the inbox (unsigned: refused there).
+    own = client.post("/ap/inbox", headers={"Content-Type": AP}, content=b"{}")
+    assert own.status_code not in (421, 404) and own.status_code < 500
+
+
 def test_serve__tombstone_answers_410(tmp_path: Path) -> None:
     site = tmp_path / "site"
     (site / "content/posts").mkdir(parents=True)

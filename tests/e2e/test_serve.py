@@ -19,7 +19,7 @@ from serving import TIMEOUT, Serve
 
 from fedipress.config import load_config
 from fedipress.hosting import RedirectRule, header_rules, headers_for, response_headers
-from fedipress.preview.server import DevServer, LiveReload
+from fedipress.preview.server import AllowedHosts, DevServer, LiveReload
 
 SITE = {
     "fedipress.yaml": "title: Serve Test\nbase_url: https://blog.example/\n",
@@ -93,7 +93,8 @@ class EventReader:
         self.events: list[tuple[str, str]] = []
         host, port = url.removeprefix("http://").rstrip("/").split(":")
         self._sock = socket.create_connection((host, int(port)), timeout=TIMEOUT)
-        self._sock.sendall(b"GET /_fedipress/events HTTP/1.0\r\nHost: x\r\n\r\n")
+        request = f"GET /_fedipress/events HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n"
+        self._sock.sendall(request.encode())
         self._sock.settimeout(0.1)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read, daemon=True)
@@ -250,7 +251,8 @@ def test_serve__path_traversal_is_refused(shared: Serve, target: str) -> None:
     # A raw request: HTTP clients would clean up the '..' before sending.
     host, port = shared.url.removeprefix("http://").rstrip("/").split(":")
     with socket.create_connection((host, int(port)), timeout=TIMEOUT) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        request = f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"
+        sock.sendall(request.encode())
         reply = b""
         while chunk := sock.recv(65536):
             reply += chunk
@@ -331,7 +333,7 @@ def test_serve__port_in_use(site: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         result = subprocess.run(
-            [sys.executable, "-m", "fedipress.cli.main", "serve", str(site), "--port", str(port)],
+            [sys.executable, "-m", "fedipress", "serve", str(site), "--port", str(port)],
             capture_output=True,
             text=True,
             timeout=TIMEOUT,
@@ -343,7 +345,7 @@ def test_serve__port_in_use(site: Path) -> None:
 
 def test_serve__no_site_here(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "fedipress.cli.main", "serve", str(tmp_path), "--port", "0"],
+        [sys.executable, "-m", "fedipress", "serve", str(tmp_path), "--port", "0"],
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -362,6 +364,62 @@ def test_serve__base_url_with_a_path(site: Path) -> None:
             assert home.status_code == 200
             assert 'href="/blog/posts/hello/"' in home.text
             assert client.get(url.removesuffix("blog/")).status_code == 404
+    finally:
+        server.stop()
+
+
+def _port(serve: Serve) -> int:
+    return int(serve.url.rstrip("/").rsplit(":", 1)[1])
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:{port}",
+        "127.0.0.1.evil.example:{port}",
+        "localhost:1",  # a loopback name, but not this server's port
+        "127.0.0.1",
+        "127.0.0.1:{port}@evil.example",
+        "[::1",
+    ],
+)
+def test_serve__answers_only_to_its_own_host_names(shared: Serve, client, host: str) -> None:
+    """DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 makes the
+    browser send `Host: evil.example`; the preview (and its inbox) must not answer it."""
+    header = host.format(port=_port(shared))
+    for path in ("/", "/posts/hello/", "/_fedipress/live.js", "/_fedipress/events"):
+        refused = client.get(path, headers={"Host": header})
+        assert (refused.status_code, refused.text) == (421, "unknown host\n"), path
+    assert client.post("/ap/inbox", headers={"Host": header}, content=b"{}").status_code == 421
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}"])
+def test_serve__answers_its_loopback_names(shared: Serve, client, host: str) -> None:
+    response = client.get("/posts/hello/", headers={"Host": host.format(port=_port(shared))})
+    assert response.status_code == 200
+    assert "Hello" in response.text
+
+
+def test_serve__request_without_host_is_refused(shared: Serve) -> None:
+    with socket.create_connection(("127.0.0.1", _port(shared)), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400 ")
+    assert reply.endswith(b"\r\n\r\nno Host header\n")
+
+
+def test_serve__answers_the_base_url_host(site: Path) -> None:
+    server = Serve(site, "--base-url", "https://preview.blog.example/").start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+            for host in ("preview.blog.example", "preview.blog.example:443"):
+                assert client.get("/", headers={"Host": host}).status_code == 200, host
+            for host in ("blog.example", "preview.blog.example:8443"):
+                assert client.get("/", headers={"Host": host}).status_code == 421, host
+            assert client.get("/").status_code == 200  # 127.0.0.1:PORT still works
     finally:
         server.stop()
 
@@ -397,6 +455,30 @@ def test_dev_server__routes_come_before_files(tmp_path: Path) -> None:
     assert (accepted.status_code, accepted.text) == (202, "inbox /ap/inbox")
     assert _request(server, "POST", "/ap/inboxes").status_code == 405  # not under the prefix
     assert _request(server, "GET", "/").status_code == 200
+
+
+def test_dev_server__never_follows_a_link_out_of_its_folder(tmp_path: Path) -> None:
+    root = _built(tmp_path)
+    secret = tmp_path / "private.pem"
+    secret.write_text("secret")
+    (root / "leak.pem").symlink_to(secret)
+    (root / "posts" / "escape").symlink_to(tmp_path, target_is_directory=True)
+    (root / "home.html").symlink_to(root / "index.html")  # inside the folder: served
+    server = DevServer(root, LiveReload())
+    assert _request(server, "GET", "/leak.pem").status_code == 404
+    assert _request(server, "GET", "/posts/escape/private.pem").status_code == 404
+    assert "Home" in _request(server, "GET", "/home.html").text
+
+
+def test_dev_server__host_check_needs_no_name_resolution() -> None:
+    allowed = AllowedHosts.for_server("0.0.0.0", 8000, "http://127.0.0.1:8000/")
+    # Listening on every address: any IP literal on the port may be used, never a name.
+    assert allowed.allows("192.168.1.20:8000") and allowed.allows("[fe80::1]:8000")
+    assert not allowed.allows("192.168.1.20:8001")
+    assert not allowed.allows("rebind.example:8000")
+    specific = AllowedHosts.for_server("127.0.0.1", 8000, "http://127.0.0.1:8000/")
+    assert not specific.allows("192.168.1.20:8000")
+    assert specific.allows("LocalHost:8000") and not specific.allows("localhost:8000:1")
 
 
 def test_dev_server__redirect_rules_apply(tmp_path: Path) -> None:

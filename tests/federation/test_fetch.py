@@ -22,9 +22,17 @@ from fedipress.federation.fetch import (
     is_activity_media_type,
     key_from_document,
     make_client,
+    normalize_url,
+    within_actor,
 )
 from fedipress.federation.keys import SigningKey, public_pem
-from fedipress.federation.signatures import KeyGone, RemoteKey, sign_request, verify_request
+from fedipress.federation.signatures import (
+    KeyGone,
+    KeyProblem,
+    RemoteKey,
+    sign_request,
+    verify_request,
+)
 from fedipress.federation.store import open_store
 
 BLOG_KEY = "https://blog.example/ap/actor#main-key"
@@ -244,6 +252,127 @@ def test_fetch_json__total_time_limit(remote) -> None:
     assert run(scenario()).failure == "timeout"
 
 
+@pytest.mark.parametrize(
+    "location", ["http://[", "https://127.0.0.1:99999/x", "http://exa mple/", "gopher://x/"]
+)
+def test_fetch_json__malformed_redirect_is_refused_not_raised(location, remote) -> None:
+    url = remote.redirect("/users/a", location)
+
+    result = run(fetch(url))
+
+    assert result.failure == "refused"
+    assert [r.path for r in remote.requests] == ["/users/a"]
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[", "http://[::1", "https://a:99999/", "https://\u2603..x/", "https://a b/"]
+)
+def test_fetch_json__malformed_url_is_refused_without_traffic(url) -> None:
+    # Given: a client whose transport records any request that gets through
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+            return await fetch(url, client=client, allow_private=True)
+
+    # When / Then: a refusal (lasting), not an exception, and nothing sent
+    assert run(scenario()).failure == "refused"
+    assert sent == []
+
+
+def test_fetch_json__per_host_limit(remote) -> None:
+    # Given: a host whose answers take a while, and a fetcher allowing 2 GETs per host
+    active = 0
+    most = 0
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal active, most
+        active += 1
+        most = max(most, active)
+        await asyncio.sleep(0.05)
+        active -= 1
+        return httpx.Response(404)
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(slow)) as client:
+            limits = FetchLimits(per_host=2)
+            async with Fetcher(
+                signer=None, site_url=SITE, allow_private=True, client=client, limits=limits
+            ) as fetcher:
+                urls = [f"http://127.0.0.1:9/users/{i}" for i in range(8)]
+                urls += [f"http://localhost:9/users/{i}" for i in range(2)]
+                results = await asyncio.gather(*(fetcher.fetch_json(u) for u in urls))
+                return results, fetcher._hosts
+
+    # When: ten GETs start at once, eight of them to one host
+    results, hosts = run(scenario())
+
+    # Then: all were answered, never more than 2 per host (4 over two hosts) at a time
+    assert [r.failure for r in results] == ["not_found"] * 10
+    assert 2 <= most <= 4
+    assert hosts == {}  # no slot is kept for hosts nobody waits for
+
+
+# --- URL normalization -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "normal"),
+    [
+        ("https://V.Example/users/alice", "https://v.example/users/alice"),
+        ("HTTPS://v.example:443/users/alice#main-key", "https://v.example/users/alice"),
+        ("http://v.example:80", "http://v.example/"),
+        ("http://v.example:8080/a", "http://v.example:8080/a"),
+        ("https://v.example/users/alice/../deleted", "https://v.example/users/deleted"),
+        ("https://v.example/users/alice/%2e%2E/deleted", "https://v.example/users/deleted"),
+        ("https://v.example/a/./b/.", "https://v.example/a/b/"),
+        ("https://v.example/../../a", "https://v.example/a"),
+        ("https://v.example/%7Euser/%c3%a9?q=%2f", "https://v.example/~user/%C3%A9?q=%2F"),
+        ("https://[::1]:8443/a", "https://[::1]:8443/a"),
+    ],
+)
+def test_normalize_url__rfc3986(url, normal) -> None:
+    assert normalize_url(url) == normal
+
+
+@pytest.mark.parametrize(
+    "url", ["https://[", "ftp://v.example/", "https://u@v.example/", "https:///a", "v.example/a"]
+)
+def test_normalize_url__not_an_http_url(url) -> None:
+    assert normalize_url(url) is None
+
+
+ALICE = "https://v.example/users/alice"
+
+
+@pytest.mark.parametrize(
+    ("url", "within"),
+    [
+        (ALICE + "#main-key", True),
+        (ALICE + "/main-key", True),  # GoToSocial
+        ("https://V.EXAMPLE:443/users/alice#k", True),
+        (ALICE + "/./main-key", True),
+        (ALICE + "/../deleted#main-key", False),
+        (ALICE + "/%2e%2e/deleted#main-key", False),
+        (ALICE + "/x/../../deleted", False),
+        (ALICE + "/statuses/1", False),  # a post of hers, not her account
+        (ALICE + "/..%2fdeleted", False),
+        (ALICE + "2#main-key", False),
+        (ALICE + "?x=1", False),
+        ("http://v.example/users/alice#main-key", False),  # another scheme
+        ("https://v.example:8443/users/alice#main-key", False),
+        ("https://other.example/users/alice#main-key", False),
+        ("https://[", False),
+    ],
+)
+def test_within_actor(url, within) -> None:
+    assert within_actor(url, ALICE) is within
+
+
 # --- SSRF guard ------------------------------------------------------------------------------
 
 
@@ -446,7 +575,11 @@ def test_cached_key_fetcher__public_key_list(remote, alice_key, bob_key) -> None
 
 
 def test_cached_key_fetcher__gotosocial_main_key_stub(remote, bob_key) -> None:
-    # Given: GoToSocial's key id is a path; it serves a stub naming the real actor as owner
+    # Given: GoToSocial's key id is a path; it serves a stub naming the real actor as owner,
+    # and the actor's own document lists that key
+    remote.serve_json(
+        "/users/bob", actor(remote, "/users/bob", bob_key, key_path="/users/bob/main-key")
+    )
     stub = {
         "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
         "id": remote.base + "/users/bob",
@@ -463,9 +596,10 @@ def test_cached_key_fetcher__gotosocial_main_key_stub(remote, bob_key) -> None:
     # When
     key = key_fetcher_call(remote.base + "/users/bob/main-key")
 
-    # Then
+    # Then: the key, vouched for by the stub and by the actor it names
     assert isinstance(key, RemoteKey)
     assert (key.owner, key.public_key_pem) == (remote.base + "/users/bob", public_pem(bob_key))
+    assert [r.path for r in remote.requests] == ["/users/bob/main-key", "/users/bob"]
 
 
 def test_cached_key_fetcher__owner_on_another_origin_refused(remote, alice_key) -> None:
@@ -473,7 +607,9 @@ def test_cached_key_fetcher__owner_on_another_origin_refused(remote, alice_key) 
     document["publicKey"]["owner"] = "https://bank.example/users/alice"
     remote.serve_json("/users/alice", document)
 
-    assert key_fetcher_call(document["publicKey"]["id"]) is None
+    result = key_fetcher_call(document["publicKey"]["id"])
+
+    assert isinstance(result, KeyProblem) and not result.retry  # lasting: 401, not 503
 
 
 @pytest.mark.parametrize("status", [410, 404])
@@ -488,13 +624,15 @@ def test_cached_key_fetcher__deleted_actor_is_key_gone(status, remote, alice_key
     # When: a refresh is asked (verification with the cached key failed)
     result = key_fetcher_call(key_id, refresh=True, cache=cache)
 
-    # Then
-    assert result == KeyGone(status)
+    # Then: gone, with the URL that answered
+    assert result == KeyGone(status, remote.base + "/users/gone")
     assert key_id not in cache.rows
 
 
-def test_cached_key_fetcher__network_failure_is_none(closed_port) -> None:
-    assert key_fetcher_call(f"http://127.0.0.1:{closed_port}/users/a#main-key") is None
+def test_cached_key_fetcher__network_failure_may_work_later(closed_port) -> None:
+    result = key_fetcher_call(f"http://127.0.0.1:{closed_port}/users/a#main-key")
+
+    assert isinstance(result, KeyProblem) and result.retry  # 503: the sender retries
 
 
 def test_cached_key_fetcher__caches_and_refreshes(remote, alice_key, bob_key, now) -> None:
@@ -538,7 +676,8 @@ def test_cached_key_fetcher__stale_key_beats_network_failure(closed_port, alice_
 
     # When / Then: a lookup still gets the key; a refresh (the key failed) does not
     assert key_fetcher_call(key_id, cache=cache, clock=Clock(now)) == key
-    assert key_fetcher_call(key_id, refresh=True, cache=cache, clock=Clock(now)) is None
+    refreshed = key_fetcher_call(key_id, refresh=True, cache=cache, clock=Clock(now))
+    assert isinstance(refreshed, KeyProblem) and refreshed.retry
 
 
 def test_cached_key_fetcher__revoked_key_is_dropped(remote, alice_key, now) -> None:
@@ -553,8 +692,8 @@ def test_cached_key_fetcher__revoked_key_is_dropped(remote, alice_key, now) -> N
     # When
     result = key_fetcher_call(key_id, cache=cache, clock=Clock(now))
 
-    # Then: no stale fallback, and the cache forgets it
-    assert result is None
+    # Then: no stale fallback, a lasting refusal, and the cache forgets it
+    assert isinstance(result, KeyProblem) and not result.retry
     assert key_id not in cache.rows
 
 
@@ -630,6 +769,62 @@ def test_cached_key_fetcher__verifies_rotated_key_end_to_end(
     assert before.ok and after.ok, (before.reason, after.reason)
     assert after.owner == document["id"]
     assert len(remote.requests) == 2
+
+
+def test_cached_key_fetcher__stub_whose_actor_does_not_list_the_key(remote, alice_key) -> None:
+    # Given: a stub at /users/bob/main-key naming bob as owner, and bob lists another key
+    remote.serve_json("/users/bob", actor(remote, "/users/bob", alice_key))
+    stub = actor(remote, "/users/bob", alice_key, key_path="/users/bob/main-key")
+    remote.serve_json("/users/bob/main-key", stub)
+
+    # When
+    result = key_fetcher_call(remote.base + "/users/bob/main-key")
+
+    # Then: refused for good, as bob does not vouch for it
+    assert isinstance(result, KeyProblem) and not result.retry
+    assert "does not list the key" in result.reason
+
+
+def test_cached_key_fetcher__owner_listing_takes_the_owners_pem(remote, alice_key, bob_key) -> None:
+    # Given: a key document with one PEM, and its owner listing the key id with another
+    key_id = remote.base + "/keys/1"
+    owner = actor(remote, "/users/bob", bob_key, key_path="/keys/1")
+    remote.serve_json("/users/bob", owner)
+    document = {"id": key_id, "owner": owner["id"], "publicKeyPem": public_pem(alice_key)}
+    remote.serve_json("/keys/1", document)
+
+    # When
+    key = key_fetcher_call(key_id)
+
+    # Then: the actor's own document is the authority
+    assert key == RemoteKey(key_id, owner["id"], public_pem(bob_key))
+
+
+@pytest.mark.parametrize("key_id", ["https://[", "https://a:99999/", "ftp://a/", "https://a b/"])
+def test_cached_key_fetcher__malformed_key_id_is_a_lasting_problem(key_id) -> None:
+    result = key_fetcher_call(key_id)
+
+    assert isinstance(result, KeyProblem) and not result.retry
+
+
+def test_cached_key_fetcher__deadline_covers_the_whole_lookup(alice_key) -> None:
+    # Given: a transport that never answers, and a key lookup allowed 0.2 s
+    async def stall(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(10)
+        raise AssertionError("the deadline should have fired first")
+
+    async def scenario():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(stall)) as client:
+            async with Fetcher(
+                signer=None, site_url=SITE, allow_private=True, client=client
+            ) as fetcher:
+                keys = CachedKeyFetcher(fetcher, timeout=0.2, now=Clock(NOW))
+                return await keys("http://203.0.113.7/users/a#main-key")
+
+    # When / Then: a problem worth retrying, long before the fetcher's own 30 s
+    result = run(scenario())
+    assert isinstance(result, KeyProblem) and result.retry
+    assert "0.2 s" in result.reason
 
 
 def test_key_from_document__bare_key_document() -> None:

@@ -15,7 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from fedipress.federation.keys import public_pem
 from fedipress.federation.signatures import (
     KeyGone,
+    KeyProblem,
     RemoteKey,
+    format_http_date,
     render_signature_base,
     sign_request,
     sign_request_rfc9421,
@@ -320,6 +322,52 @@ def test_verify_request__hs2019_created_and_expires(
 
     # Then
     assert result.ok is ok, result.reason
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "parameter"),
+    [("hs2019", "created"), ("hs2019", "expires"), ("rsa-sha256", "expires")],
+)
+def test_verify_request__unsigned_created_or_expires_do_not_count(
+    algorithm, parameter, alice_key, key_table, now
+) -> None:
+    # Given: a real signature over a Date two hours old, (created)/(expires) not signed
+    key_table.add(ALICE_KEY, alice_key)
+    headers = signed_post(alice_key, now - timedelta(hours=2))
+    headers["Signature"] = headers["Signature"].replace("rsa-sha256", algorithm)
+    # and an unsigned parameter that would make it fresh
+    value = int(now.timestamp()) + (3600 if parameter == "expires" else 0)
+    headers["Signature"] += f",{parameter}={value}"
+
+    # When
+    result = verify(headers, key_table, now)
+
+    # Then: the signed Date decides
+    assert (result.status, result.reason) == (401, "signature expired")
+
+
+def test_verify_request__signed_created_beats_an_old_date(alice_key, key_table, now) -> None:
+    # Given: hs2019 signing (created)=now and an old Date header
+    key_table.add(ALICE_KEY, alice_key)
+    created = int(now.timestamp())
+    old = format_http_date(now - timedelta(hours=2))
+    lines = [
+        "(request-target): post /ap/inbox",
+        "host: blog.example",
+        f"(created): {created}",
+        f"date: {old}",
+        f"digest: SHA-256={b64_sha256(BODY)}",
+    ]
+    signature = base64.b64encode(_pkcs1_sign(alice_key, "\n".join(lines))).decode()
+    headers = {
+        "Date": old,
+        "Digest": f"SHA-256={b64_sha256(BODY)}",
+        "Signature": f'keyId="{ALICE_KEY}",algorithm="hs2019",created={created},'
+        f'headers="(request-target) host (created) date digest",signature="{signature}"',
+    }
+
+    # When / Then: the signed created decides
+    assert verify(headers, key_table, now).ok
 
 
 def test_verify_request__created_pseudo_header_with_rsa_sha256(alice_key, key_table, now) -> None:
@@ -705,6 +753,43 @@ def test_verify_request__key_unavailable_is_503(alice_key, key_table, now) -> No
 
     assert (result.ok, result.status) == (False, 503)
     assert key_table.calls == [(ALICE_KEY, False)]
+
+
+@pytest.mark.parametrize(("retry", "status"), [(True, 503), (False, 401)])
+def test_verify_request__key_problem_status(retry, status, alice_key, key_table, now) -> None:
+    key_table.keys[ALICE_KEY] = KeyProblem("the key host said so", retry=retry)
+
+    result = verify(signed_post(alice_key, now), key_table, now)
+
+    assert (result.ok, result.status) == (False, status)
+    assert "the key host said so" in result.reason
+
+
+def test_verify_request__refresh_with_a_lasting_problem_is_401(
+    alice_key, bob_key, key_table, now
+) -> None:
+    key_table.add(ALICE_KEY, alice_key)
+    key_table.after_refresh[ALICE_KEY] = KeyProblem("no longer listed")
+
+    result = verify(signed_post(bob_key, now), key_table, now)
+
+    assert (result.ok, result.status) == (False, 401)
+
+
+@pytest.mark.parametrize(
+    "key_id",
+    ["https://[", "http://[::1", "https://a:99999/k", "https://u@a/k", "https://\u2603..x/k"],
+)
+def test_verify_request__malformed_key_id_is_401_without_lookup(
+    key_id, alice_key, key_table, now
+) -> None:
+    headers = sign_request("POST", INBOX, {}, BODY, key_id, alice_key, now)
+
+    result = verify(headers, key_table, now)
+
+    assert (result.ok, result.status) == (False, 401)
+    assert "keyId" in result.reason
+    assert key_table.calls == []
 
 
 def test_verify_request__key_rotation_refreshes_once(alice_key, bob_key, key_table, now) -> None:

@@ -21,7 +21,7 @@ from fedipress.config import Config, FediverseConfig
 from fedipress.federation.keys import RSAPrivateKey, SigningKey, public_pem
 from fedipress.federation.signatures import RemoteKey, verify_request
 from fedipress.federation.store import Store, open_store
-from fedipress.inbox.service import InboxService
+from fedipress.inbox.service import InboxOptions, InboxService
 from tests.inbox.remote import AS, Recorded, RemoteServer
 
 BLOG = "https://blog.example"
@@ -151,14 +151,20 @@ async def verify_blog_request(
 
 
 async def open_inbox(
-    db: Database, remote: RemoteServer, blog_key: RSAPrivateKey, config: Config
+    db: Database,
+    remote: RemoteServer,
+    blog_key: RSAPrivateKey,
+    config: Config,
+    options: InboxOptions | None = None,
+    allow_private: bool = True,
 ) -> Inbox:
     clock = Clock()
     service = InboxService.for_site(
         config,
         db.store,
         SigningKey(f"{ACTOR}#main-key", blog_key),
-        allow_private=True,
+        options or InboxOptions(),
+        allow_private=allow_private,
         now=clock,
     )
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=InboxASGI(service)), base_url=BLOG)

@@ -70,6 +70,7 @@ class RemoteServer:
     port: int = 0
     requests: list[Recorded] = field(default_factory=list)
     scripts: dict[str, list[Reply]] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)  # GET path -> Location
     active: int = 0  # requests being answered right now
     max_active: int = 0
     actor_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields
@@ -134,6 +135,7 @@ class RemoteServer:
         self.requests.clear()
         self.scripts.clear()
         self.actor_changes.clear()
+        self.redirects.clear()
         self.active = self.max_active = 0
 
     def script(self, path: str, *replies: Reply) -> str:
@@ -209,6 +211,8 @@ class RemoteServer:
             if script:
                 return script.pop(0) if len(script) > 1 else script[0]
             return Reply(202)
+        if path in self.redirects:
+            return Reply(302, (("location", self.redirects[path]),))
         status, document = self._document(path)
         if document is None:
             return Reply(status, body=b'{"error":"gone"}' if status == 410 else b"not found")

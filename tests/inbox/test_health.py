@@ -88,7 +88,7 @@ async def test_health__an_unreachable_database_is_unhealthy_without_details(
     with relayed_schema(schema_pool) as (relay, url):
         # Given an inbox on PostgreSQL, healthy
         store = open_store(url, tmp_path)
-        service = InboxService(
+        service = InboxService.for_site(
             make_config(), store, SigningKey(f"{ACTOR}#main-key", blog_key), InboxOptions()
         )
         transport = httpx.ASGITransport(app=InboxASGI(service, serverless=serverless))

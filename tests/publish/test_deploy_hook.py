@@ -343,8 +343,8 @@ def test_deploy_hook__the_ci_example_of_the_docs_works(
     config = load_config(root)
     store = live_site.blog.store()
     signer = SigningKey(Urls(config).key_id(), read_private_key(root, config, {}))
-    options = InboxOptions(allow_private=True, deploy_secret=SECRET)
-    service = InboxService(config, store, signer, options)
+    options = InboxOptions(deploy_secret=SECRET)
+    service = InboxService.for_site(config, store, signer, options, allow_private=True)
     try:
         with serve_in_thread(InboxASGI(service), lifespan="on") as server:
             site = f"http://127.0.0.1:{server.port}"  # type: ignore[attr-defined]
