@@ -4,8 +4,12 @@ the inbox under uvicorn, on SQLite and PostgreSQL.
 
 The inbox must never answer 5xx, except 503 when a key or actor cannot be fetched right
 now; a refused request (4xx) must leave followers, interactions, reports, deliveries and
-seen ids as they were. The normal suite runs a bounded number of examples;
-FEDIPRESS_FUZZ_EXAMPLES=10000 runs that many per database.
+seen ids as they were. The normal suite runs a bounded number of examples; a longer run:
+
+    FEDIPRESS_FUZZ_EXAMPLES=5000 python -m pytest tests/inbox/test_inbox_fuzz.py \
+        -o timeout=3000 --hypothesis-show-statistics
+
+(that many per database; the statistics list the answers' statuses).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from fedipress.config import Config
@@ -360,6 +364,7 @@ def test_fuzz__no_5xx_and_refusals_change_nothing(served: Served, case: Case) ->
     before = served.db.counts()
     # When a mutated, signed activity is posted over HTTP
     response = send(served, case)
+    event(f"status {response.status}")  # the spread, with --hypothesis-show-statistics
     # Then the answer is no server error (503 only for a fetch that may work later)
     assert response.status < 500 or (
         response.status == 503 and any(t in response.reason() for t in TRANSIENT)
