@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -254,11 +255,19 @@ HEADERS = (
     "Host",
     "Accept",
 )
+KEY_ID = "keyId"  # not a header: the keyId inside a valid Signature (or Signature-Input)
 header_mutations = st.lists(
-    st.tuples(
-        st.sampled_from(HEADERS),
-        st.one_of(header_values, st.none()),  # None: the header removed
-        st.booleans(),  # add it again instead of replacing it
+    st.one_of(
+        st.tuples(
+            st.sampled_from(HEADERS),
+            st.one_of(header_values, st.none()),  # None: the header removed
+            st.booleans(),  # add it again instead of replacing it
+        ),
+        st.tuples(
+            st.just(KEY_ID),
+            st.one_of(st.sampled_from(BAD_URLS), st.text(max_size=30), st.just(_huge(3000))),
+            st.just(False),
+        ),
     ),
     max_size=2,
 )
@@ -313,11 +322,23 @@ def apply_headers(
     headers: list[tuple[str, str]], changes: list[tuple[str, str | None, bool]]
 ) -> list[tuple[str, str]]:
     for name, value, again in changes:
+        if name == KEY_ID:
+            headers = [(k, _with_key_id(k, v, str(value))) for k, v in headers]
+            continue
         if not again:
             headers = [(k, v) for k, v in headers if k.lower() != name.lower()]
         if value is not None:
             headers.append((name, value))
     return headers
+
+
+def _with_key_id(name: str, value: str, key_id: str) -> str:
+    """A signature header with another key id: the signature itself stays valid (draft-cavage
+    does not sign the keyId), so the key fetch sees the mutated id."""
+    if name.lower() not in ("signature", "signature-input"):
+        return value
+    quoted = json.dumps(key_id)[1:-1].replace('"', "")
+    return re.sub(r'(?i)(keyid=")[^"]*(")', lambda m: m[1] + quoted + m[2], value)
 
 
 def send(served: Served, case: Case) -> RawResponse:
