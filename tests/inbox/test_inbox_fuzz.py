@@ -34,7 +34,7 @@ from tests.inbox.served import RawResponse, Served, raw_request, serve_inbox, si
 
 EXAMPLES = int(os.environ.get("FEDIPRESS_FUZZ_EXAMPLES", "150"))
 # 503 is right only for what may work later: fetching the signer's key or actor.
-TRANSIENT = ("right now",)
+TRANSIENT = ("right now", "unreachable", "signer's key")
 KINDS = (
     "Follow",
     "Undo",
