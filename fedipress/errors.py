@@ -5,6 +5,7 @@
       ContentError          bad front matter, duplicate URLs, broken links (under --strict)
       ThemeError            missing template, Jinja syntax or undefined-variable errors
       StoreError            database unreachable, migration mismatch
+        StoreConnectionLost a connection broke mid-transaction; the next call reconnects
       BuildFailed           several diagnostics from one build, reported together
 
 Anything that is not a FedipressError is a bug: the CLI shows its traceback.
@@ -88,6 +89,11 @@ class ThemeError(FedipressError):
 
 class StoreError(FedipressError):
     pass
+
+
+class StoreConnectionLost(StoreError):
+    """The database connection broke during a transaction, which therefore rolled back (or,
+    if COMMIT itself failed, may have landed). The store reconnects on its next use."""
 
 
 class BuildFailed(FedipressError):

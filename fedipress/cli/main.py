@@ -215,5 +215,4 @@ main.add_command(deliver)
 main.add_command(deliveries)
 
 
-
 __all__ = ["BuildFailed", "main"]

@@ -76,14 +76,19 @@ _NOT_HASHTAG_CHAR = re.compile(r"\W", re.UNICODE)
 
 def parse_time(value: object) -> datetime | None:
     """An ActivityStreams timestamp ('2024-05-01T12:00:00Z') as an aware datetime; None for
-    anything else, including times without an offset (they name no instant)."""
+    anything else, including times without an offset (they name no instant) and instants
+    outside the years 1000-9999 in UTC (`9999-12-31T23:59:59-23:59` has no UTC form, and
+    stores keep times as fixed-width UTC text)."""
     if not isinstance(value, str):
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        in_utc = parsed.astimezone(UTC) if parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo is not None else None
+    if in_utc is None or not 1000 <= in_utc.year <= 9999:
+        return None
+    return parsed
 
 
 def format_time(when: datetime) -> str:

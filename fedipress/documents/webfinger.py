@@ -49,8 +49,12 @@ def parse_resource(resource: str) -> tuple[ResourceKind, str] | None:
     if not text or any(ch.isspace() for ch in text):
         return None
     if text.lower().startswith(("https://", "http://")):
-        parts = urlsplit(text)
-        if not parts.hostname:
+        try:
+            parts = urlsplit(text)
+            host = parts.hostname  # raises on a malformed netloc too
+        except ValueError:  # `http://[`: an unclosed IPv6 literal
+            return None
+        if not host:
             return None
         path = parts.path.rstrip("/") or "/"
         return "url", urlunsplit(

@@ -8,12 +8,14 @@ crash never leaves half an effect and a repeated activity has no second one.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,6 +23,7 @@ import nh3
 
 from fedipress.documents.activitypub import parse_time
 from fedipress.documents.urls import Urls
+from fedipress.errors import StoreConnectionLost
 from fedipress.federation.fetch import origin_of
 from fedipress.federation.store.base import (
     Flag,
@@ -32,6 +35,7 @@ from fedipress.federation.store.base import (
     Store,
 )
 
+log = logging.getLogger("fedipress.inbox")
 JSONObject = dict[str, Any]
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
@@ -64,6 +68,19 @@ _ATTRIBUTES = {
     "li": {"value"},
 }
 _SCHEMES = {"http", "https"}
+
+# Caps on what one activity may add to the store (docs/federation.md, "Limits").
+MAX_ID_LENGTH = 2048  # any id or URL; longer ones are refused with 400
+MAX_TYPE_LENGTH = 256
+MAX_REPLY_CONTENT = 20_000  # characters of a reply's HTML kept; the rest is cut
+MAX_REPORT_CONTENT = 5_000  # characters of a report's comment kept
+MAX_REPORT_OBJECTS = 50  # reported objects kept per report
+MAX_RAW_JSON = 65_536  # characters of an activity's JSON kept beside a reply or report
+MAX_REPORTS_PER_HOUR = 10  # per reporting actor; more are dropped with 202 and a log line
+REPORT_WINDOW = timedelta(hours=1)
+MAX_NESTING = 32  # levels of JSON arrays and objects in a body
+_REFERENCES = ("actor", "object", "target", "attributedTo", "inReplyTo")
+_EMBEDDED_DEPTH = 2  # handlers read an activity, its object and that object's references
 
 # Fetches a remote actor document (signed GET through the guarded fetch path); None when
 # it cannot be had right now.
@@ -120,10 +137,12 @@ def _same_host(a: str, b: str) -> bool:
 
 def check_shape(activity: JSONObject) -> str | None:
     """Why an activity is malformed, or None: id, type and actor are needed, and the
-    ActivityStreams context (Mastodon drops activities without it, spec §4.3)."""
+    ActivityStreams context (Mastodon drops activities without it, spec §4.3). Every field
+    a handler reads must have the type it expects, and every id or URL in them must parse
+    and fit MAX_ID_LENGTH, so that no handler meets a value it cannot store or compare."""
     context = activity.get("@context")
     contexts = context if isinstance(context, list) else [context]
-    if AS_CONTEXT not in contexts and "as:" not in contexts:
+    if not any(isinstance(c, str) and c in (AS_CONTEXT, "as:") for c in contexts):
         return "the activity's @context lacks the ActivityStreams context"
     if not isinstance(activity.get("type"), str):
         return "the activity has no type"
@@ -131,7 +150,101 @@ def check_shape(activity: JSONObject) -> str | None:
         return "the activity has no actor"
     if not isinstance(activity.get("id"), str):
         return "the activity has no id"
+    for field in ("id", "actor"):
+        problem = _url_problem(str(_id(activity[field])), f"the activity's {field}", True)
+        if problem is not None:
+            return problem
+    return _object_problem(activity, "the activity", 0)
+
+
+def check_json(document: object) -> str | None:
+    """Why a parsed body cannot be handled, or None: nesting deeper than MAX_NESTING (no
+    activity needs it, and it costs recursion downstream), or a string, key or value, with
+    a NUL or a lone surrogate: `json` accepts "\\u0000" and "\\ud800", but PostgreSQL text
+    refuses NUL and neither database can encode a lone surrogate."""
+    stack: list[tuple[object, int]] = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_NESTING:
+                return f"the JSON is nested deeper than {MAX_NESTING} levels"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                stack.append((key, depth))
+                stack.append((item, depth + 1))
+        elif isinstance(value, str) and not _storable(value):
+            return "the JSON has a string with a NUL character or a lone surrogate"
     return None
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+def _url_problem(value: str, what: str, absolute: bool) -> str | None:
+    """Why an id or URL cannot be stored or compared: too long, unparseable (`http://[`),
+    or, when it must be `absolute`, not an http(s) URL with a host."""
+    if len(value) > MAX_ID_LENGTH:
+        return f"{what} is longer than {MAX_ID_LENGTH} characters"
+    try:
+        parts = urlsplit(value)
+        host, _ = parts.hostname, parts.port  # both raise ValueError on a malformed netloc
+    except ValueError:
+        return f"{what} is not a valid URL"
+    if absolute and (parts.scheme not in _SCHEMES or not host):
+        return f"{what} is not an http(s) URL"
+    return None
+
+
+def _object_problem(obj: JSONObject, what: str, depth: int) -> str | None:
+    """The fields of an activity (depth 0) or an object it embeds that handlers read."""
+    if "id" in obj and depth > 0:
+        if not isinstance(obj["id"], str):
+            return f"{what}'s id is not a string"
+        problem = _url_problem(obj["id"], f"{what}'s id", False)
+        if problem is not None:
+            return problem
+    kind = obj.get("type")
+    if kind is not None and (not isinstance(kind, str) or len(kind) > MAX_TYPE_LENGTH):
+        return f"{what}'s type is not a short string"
+    if obj.get("content") is not None and not isinstance(obj["content"], str):
+        return f"{what}'s content is not a string"
+    fields = (*_REFERENCES, "url") if depth < _EMBEDDED_DEPTH else ()
+    for field in fields:
+        problem = _reference_problem(obj.get(field), f"{what}'s {field}", depth + 1)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _reference_problem(value: object, what: str, depth: int) -> str | None:
+    """A reference (actor, object, url...): an id, an embedded object, or a list of those."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if item is None:
+            continue
+        if isinstance(item, str):
+            problem = _url_problem(item, what, False)
+        elif isinstance(item, dict):
+            problem = _object_problem(_as_object(item), what, depth)
+        else:
+            problem = f"{what} is not a URL or an object"
+        if problem is not None:
+            return problem
+    return None
+
+
+def _as_object(link: JSONObject) -> JSONObject:
+    """A Link's `href` is checked as its id (the reply `url` handler reads either)."""
+    if "href" in link and "id" not in link:
+        return {**link, "id": link["href"]}
+    return link
 
 
 def parse_actor(document: JSONObject, now: datetime) -> RemoteActor | None:
@@ -140,12 +253,20 @@ def parse_actor(document: JSONObject, now: datetime) -> RemoteActor | None:
     inbox = document.get("inbox")
     if not isinstance(actor_id, str) or not isinstance(inbox, str):
         return None
+    if _url_problem(actor_id, "id", True) or _url_problem(inbox, "inbox", True):
+        return None  # nothing could be delivered to it
     endpoints = document.get("endpoints")
     shared = endpoints.get("sharedInbox") if isinstance(endpoints, dict) else None
     shared = shared or document.get("sharedInbox")
+    if not isinstance(shared, str) or _url_problem(shared, "sharedInbox", True):
+        shared = None
     username = document.get("preferredUsername")
-    handle = f"{username}@{urlsplit(actor_id).hostname}" if isinstance(username, str) else None
-    return RemoteActor(actor_id, inbox, shared if isinstance(shared, str) else None, handle, now)
+    handle = (
+        f"{username}@{urlsplit(actor_id).hostname}"
+        if isinstance(username, str) and len(username) <= MAX_TYPE_LENGTH
+        else None
+    )
+    return RemoteActor(actor_id, inbox, shared, handle, now)
 
 
 def accept_id(actor_id: str, follow_id: str) -> str:
@@ -205,7 +326,24 @@ class InboxHandler:
         prepared = await self._prepare(kind, activity, actor, now)
         if isinstance(prepared, Outcome):
             return prepared
-        return self._apply(kind, activity, actor, now, prepared)
+        # The store blocks (a lock, a slow query): in a thread, so the loop answers others.
+        return await asyncio.to_thread(self._apply_retrying, kind, activity, actor, now, prepared)
+
+    def _apply_retrying(
+        self,
+        kind: str,
+        activity: JSONObject,
+        actor: str,
+        now: datetime,
+        prepared: Prepared | None,
+    ) -> Outcome:
+        """`_apply`, once more if the store's connection broke under it. Safe: a broken
+        transaction rolled back, and if its COMMIT did land the id is seen, so the retry
+        answers "seen before" with no second effect."""
+        try:
+            return self._apply(kind, activity, actor, now, prepared)
+        except StoreConnectionLost:
+            return self._apply(kind, activity, actor, now, prepared)
 
     async def _prepare(
         self, kind: str, activity: JSONObject, actor: str, now: datetime
@@ -348,7 +486,7 @@ class InboxHandler:
             key = obj.get("publicKey")
             keys = key if isinstance(key, list) else [key]
             for entry in keys:
-                if isinstance(entry, dict) and entry.get("owner") == actor and entry.get("id"):
+                if isinstance(entry, dict) and entry.get("owner") == actor and _id(entry):
                     # Refetched and verified on next use: a rotated key works at once.
                     if self.forget_key is not None:
                         self.forget_key(str(entry["id"]))
@@ -382,12 +520,12 @@ class InboxHandler:
                 actor,
                 stored.object_id,
                 stored.state,
-                sanitize_html(str(obj.get("content") or "")),
+                _reply_html(obj),
                 _url(obj) or stored.url,
                 stored.in_reply_to,
                 stored.published,
                 updated or now,
-                json.dumps(obj),
+                _raw_json(obj),
             )
         )
         return Outcome(202, "reply updated")
@@ -434,7 +572,7 @@ class InboxHandler:
             str(target),
             "approved",
             published=parse_time(activity.get("published")) or now,
-            raw_json=json.dumps(activity),
+            raw_json=_raw_json(activity),
         )
         added = self.store.add_interaction(item, now)
         return Outcome(202, f"{kind} stored" if added else f"{kind} already known")
@@ -461,30 +599,48 @@ class InboxHandler:
             actor,
             str(parent),
             state,  # type: ignore[arg-type]
-            sanitize_html(str(obj.get("content") or "")),
+            _reply_html(obj),
             _url(obj),
             parent,
             parse_time(obj.get("published")) or now,
             parse_time(obj.get("updated")),
-            json.dumps(obj),
+            _raw_json(obj),
         )
         added = self.store.add_interaction(item, now)
         return Outcome(202, "reply stored" if added else "reply already known")
 
     def _on_flag(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
+        if self.store.count_flags_since(actor, now - REPORT_WINDOW) >= MAX_REPORTS_PER_HOUR:
+            # 202, not 429: a 429 makes the sender retry the same report for days.
+            log.warning("report %s from %s dropped: over the hourly limit", activity["id"], actor)
+            return Outcome(202, f"over {MAX_REPORTS_PER_HOUR} reports in an hour: dropped")
         objects = activity.get("object")
         ids = [i for i in (map(_id, objects if isinstance(objects, list) else [objects])) if i]
+        content = str(activity.get("content") or "")[:MAX_REPORT_CONTENT]
+        kept = {**activity, "content": content, "object": ids[:MAX_REPORT_OBJECTS]}
         self.store.add_flag(
             Flag(
                 str(activity["id"]),
                 actor,
-                str(activity.get("content") or "") or None,
-                tuple(ids),
+                content or None,
+                tuple(ids[:MAX_REPORT_OBJECTS]),
                 now,
-                json.dumps(activity),
+                _raw_json(kept),
             )
         )
         return Outcome(202, "report stored for the author")
+
+
+def _reply_html(obj: JSONObject) -> str:
+    """A reply's sanitized HTML, cut to MAX_REPLY_CONTENT first (nh3 closes cut tags)."""
+    return sanitize_html(str(obj.get("content") or "")[:MAX_REPLY_CONTENT])
+
+
+def _raw_json(document: JSONObject) -> str | None:
+    """The received JSON kept for reference, unless it is over MAX_RAW_JSON: the fields the
+    blog uses are stored on their own, so a huge document is not worth its space."""
+    text = json.dumps(document)
+    return text if len(text) <= MAX_RAW_JSON else None
 
 
 def _url(obj: JSONObject) -> str | None:

@@ -33,8 +33,8 @@ from fedipress.documents.urls import (
     INBOX_PATH,
     WEBFINGER_PATH,
 )
-from fedipress.errors import FedipressError
-from fedipress.federation.activities import InboxHandler, Settings, check_shape
+from fedipress.errors import FedipressError, StoreError
+from fedipress.federation.activities import InboxHandler, Settings, check_json, check_shape
 from fedipress.federation.fetch import within_actor
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import verify_request
@@ -205,10 +205,15 @@ class InboxService:
             return InboxResponse.error(413, f"bodies over {self.options.max_body} bytes refused")
         try:
             activity: Any = json.loads(request.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (ValueError, RecursionError):
+            # ValueError: not JSON, not UTF-8, or an integer over Python's 4,300 digits;
+            # RecursionError: nesting deeper than the parser's stack.
             return InboxResponse.error(400, "the body is not JSON")
         if not isinstance(activity, dict):
             return InboxResponse.error(400, "the body is not a JSON object")
+        problem = check_json(activity)
+        if problem is not None:
+            return InboxResponse.error(400, problem)
         now = self.now()
         verified = await verify_request(
             request.method,
@@ -242,7 +247,11 @@ class InboxService:
             return InboxResponse.error(400, problem)
         if await asyncio.to_thread(self.store.is_blocked, verified.owner):
             return InboxResponse(202)  # dropped without a word, as Mastodon does for blocks
-        outcome = await self.handler.handle(activity, verified.owner, now)
+        try:
+            outcome = await self.handler.handle(activity, verified.owner, now)
+        except StoreError as exc:  # the database is unreachable: the sender retries later
+            log.warning("store failed on %s from %s: %s", activity["id"], verified.owner, exc)
+            return InboxResponse.error(503, "the store is unavailable right now")
         log.info(
             "%s %s from %s: %s",
             outcome.status,

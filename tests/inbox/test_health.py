@@ -52,6 +52,10 @@ class TcpRelay:
             target.shutdown(socket.SHUT_RDWR)
 
     def cut(self) -> None:
+        # shutdown() first: a close() alone leaves the socket listening for the thread still
+        # blocked in accept(), so a reconnecting store would get through.
+        with suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)
         self.listener.close()
         for sock in self.sockets:
             with suppress(OSError):

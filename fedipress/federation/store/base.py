@@ -257,6 +257,10 @@ class Store(Protocol):
 
     # -- flags (reports) --------------------------------------------------------------------
     def add_flag(self, flag: Flag) -> bool: ...
+    def count_flags_since(self, actor_id: str, since: datetime) -> int:
+        """Reports from `actor_id` received at or after `since` (the per-actor rate limit)."""
+        ...
+
     def list_flags(self, limit: int = 100, offset: int = 0) -> list[Flag]:
         """Newest first."""
         ...

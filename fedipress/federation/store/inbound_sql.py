@@ -361,6 +361,13 @@ class InboundSql(SqlCore):
             == 1
         )
 
+    def count_flags_since(self, actor_id: str, since: datetime) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM flags WHERE actor_id = ? AND received_at >= ?",
+            (actor_id, format_time(since)),
+        )
+        return int(row[0])
+
     def list_flags(self, limit: int = 100, offset: int = 0) -> list[Flag]:
         rows = self._all(
             "SELECT id, actor_id, content, object_ids, received_at, raw_json FROM flags "

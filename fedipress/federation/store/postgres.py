@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -41,14 +42,11 @@ class PostgresStore(InboundSql, OutboundSql):
                 hint="Install it with: pip install 'fedipress[postgres]'",
             ) from exc
         self._description = f"PostgreSQL database {redact_url(conninfo)}"
-        self._driver_errors = (psycopg.OperationalError,)
+        self._conninfo = conninfo
+        # InterfaceError: psycopg's answer to a statement on a connection it already closed.
+        self._driver_errors = (psycopg.OperationalError, psycopg.InterfaceError)
         try:
-            self._conn: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-                conninfo,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                application_name="fedipress",
-            )
+            self._conn: psycopg.Connection[tuple[Any, ...]] = self._connect()
         except psycopg.Error as exc:
             raise StoreError(
                 f"cannot connect to {self._description}: {exc}".strip(),
@@ -59,6 +57,26 @@ class PostgresStore(InboundSql, OutboundSql):
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self) -> psycopg.Connection[tuple[Any, ...]]:
+        import psycopg
+
+        return psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT_SECONDS,
+            application_name="fedipress",
+        )
+
+    def _connection_lost(self) -> bool:
+        return bool(self._conn.closed or self._conn.broken)
+
+    def _reconnect(self) -> None:
+        import psycopg
+
+        with contextlib.suppress(psycopg.Error):
+            self._conn.close()
+        self._conn = self._connect()
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> psycopg.Cursor[tuple[Any, ...]]:
         if not params:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, Self
 
-from fedipress.errors import StoreError
+from fedipress.errors import StoreConnectionLost, StoreError
 
 from .schema import check_not_newer, load_migrations
 
@@ -82,6 +82,14 @@ class SqlCore:
     def _lock_for_migrations(self) -> None:
         """Keep two processes opening a fresh database from migrating it at once."""
 
+    def _connection_lost(self) -> bool:
+        """Whether the connection is gone (server restarted, backend killed, proxy timeout)."""
+        return False
+
+    def _reconnect(self) -> None:
+        """Replace a lost connection with a new one."""
+        raise NotImplementedError
+
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> Self:
         return self
@@ -100,6 +108,11 @@ class SqlCore:
         except self._driver_errors as exc:
             if not self._is_user_fixable(exc):
                 raise
+            if self._connection_lost():
+                raise StoreConnectionLost(
+                    f"{self._description}: the connection was lost: {exc}".strip(),
+                    hint="Nothing was written; the next request reconnects.",
+                ) from exc
             raise StoreError(
                 f"{self._description} failed: {exc}".strip(),
                 hint="Check that the database is reachable, writable and not locked "
@@ -115,7 +128,7 @@ class SqlCore:
                 yield from self._savepoint()
 
     def _outer_transaction(self) -> Iterator[Self]:
-        self._execute(self._BEGIN)
+        self._execute_first(self._BEGIN)
         self._depth = 1
         try:
             yield self
@@ -140,6 +153,18 @@ class SqlCore:
             self._depth -= 1
         self._execute(f"RELEASE SAVEPOINT {name}")
 
+    def _execute_first(self, sql: str, params: Sequence[object] = ()) -> Cursor:
+        """A statement outside any transaction: if the connection was lost since its last use
+        (idle connections die with a server restart), reconnect and run it once more. Safe:
+        nothing of ours was pending on the old connection."""
+        try:
+            return self._execute(sql, params)
+        except self._driver_errors:
+            if not self._connection_lost():
+                raise
+            self._reconnect()
+            return self._execute(sql, params)
+
     def _execute_quietly(self, sql: str) -> None:
         # The original exception matters more than a failed rollback (e.g. a lost connection).
         try:
@@ -159,11 +184,15 @@ class SqlCore:
 
     def _one(self, sql: str, params: Sequence[object] = ()) -> Any:
         with self._lock, self._translate_errors():
-            return self._execute(sql, params).fetchone()
+            return self._run(sql, params).fetchone()
 
     def _all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
         with self._lock, self._translate_errors():
-            return self._execute(sql, params).fetchall()
+            return self._run(sql, params).fetchall()
+
+    def _run(self, sql: str, params: Sequence[object]) -> Cursor:
+        # A read on its own may reconnect; one inside a transaction must not (it would leave it).
+        return self._execute(sql, params) if self._depth else self._execute_first(sql, params)
 
     def _write(self, sql: str, params: Sequence[object] = ()) -> int:
         with self._atomic():
