@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fedipress.federation.inbox import (
+from fedipress.federation.activities import (
     MAX_ID_LENGTH,
     MAX_NESTING,
     MAX_RAW_JSON,
