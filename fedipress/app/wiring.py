@@ -17,7 +17,8 @@ from fedipress.config import Config, load_config
 from fedipress.documents.urls import Urls
 from fedipress.errors import ConfigError
 from fedipress.federation.delivery import Sender
-from fedipress.federation.fetch import CachedKeyFetcher, Fetcher
+from fedipress.federation.fetch import Fetcher
+from fedipress.federation.keyfetch import CachedKeyFetcher
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.store import open_store
 from fedipress.federation.store.base import Store

@@ -24,7 +24,7 @@ import nh3
 from fedipress.documents.activitypub import parse_time
 from fedipress.documents.urls import Urls
 from fedipress.errors import StoreConnectionLost
-from fedipress.federation.fetch import origin_of
+from fedipress.federation.origins import origin_of
 from fedipress.federation.store.base import (
     Flag,
     Follower,

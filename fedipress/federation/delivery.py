@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from fedipress.federation.fetch import GuardedTransport, check_destination, user_agent_for
+from fedipress.federation.fetch import user_agent_for
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import sign_request
+from fedipress.federation.ssrf import GuardedTransport, check_destination
 from fedipress.federation.store.base import Delivery, Store
 
 AP_CONTENT_TYPE = "application/activity+json"

@@ -35,8 +35,8 @@ from fedipress.documents.urls import (
 )
 from fedipress.errors import FedipressError, StoreError
 from fedipress.federation.activities import InboxHandler, Settings, check_json, check_shape
-from fedipress.federation.fetch import within_actor
 from fedipress.federation.keys import SigningKey
+from fedipress.federation.origins import within_actor
 from fedipress.federation.signatures import verify_request
 from fedipress.federation.store.base import Store
 from fedipress.hosting import header_rules, headers_for

@@ -11,21 +11,11 @@ import httpx
 import pytest
 
 from fedipress import __version__
-from fedipress.federation.fetch import (
-    ACCEPT,
-    CachedKeyFetcher,
-    DestinationRefused,
-    Fetcher,
-    FetchLimits,
-    address_refusal,
-    check_destination,
-    is_activity_media_type,
-    key_from_document,
-    make_client,
-    normalize_url,
-    within_actor,
-)
+from fedipress.documents.media import AP_ACCEPT, is_activity_media_type
+from fedipress.federation.fetch import Fetcher, FetchLimits, make_client
+from fedipress.federation.keyfetch import CachedKeyFetcher, key_from_document
 from fedipress.federation.keys import SigningKey, public_pem
+from fedipress.federation.origins import normalize_url, within_actor
 from fedipress.federation.signatures import (
     KeyGone,
     KeyProblem,
@@ -33,6 +23,7 @@ from fedipress.federation.signatures import (
     sign_request,
     verify_request,
 )
+from fedipress.federation.ssrf import DestinationRefused, address_refusal, check_destination
 from fedipress.federation.store import open_store
 
 BLOG_KEY = "https://blog.example/ap/actor#main-key"
@@ -84,7 +75,7 @@ def test_fetch_json__get_is_signed_and_verifies(remote, alice_key, key_table, no
     assert (result.status, result.final_url) == (200, url)
     (request,) = remote.requests
     headers = dict(request.headers)
-    assert headers["accept"] == ACCEPT
+    assert headers["accept"] == AP_ACCEPT
     assert headers["user-agent"] == f"fedipress/{__version__} (+{SITE})"
     assert 'headers="(request-target) host date"' in headers["signature"]
     verified = run(

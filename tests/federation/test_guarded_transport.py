@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from fedipress.federation.fetch import DestinationRefused, GuardedTransport
+from fedipress.federation.ssrf import DestinationRefused, GuardedTransport
 
 
 def _get(transport: httpx.AsyncBaseTransport, url: str) -> httpx.Response:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fedipress.federation.activities import (
     MAX_ID_LENGTH,
     MAX_NESTING,
@@ -19,7 +20,6 @@ from fedipress.federation.activities import (
     MAX_REPORTS_PER_HOUR,
     MAX_TYPE_LENGTH,
 )
-
 from tests.inbox.harness import ACTOR, POST, Inbox
 
 pytestmark = pytest.mark.anyio

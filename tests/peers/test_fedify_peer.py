@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fedipress.federation.fetch import CachedKeyFetcher, Fetcher
+from fedipress.federation.fetch import Fetcher
+from fedipress.federation.keyfetch import CachedKeyFetcher
 from fedipress.federation.keys import SigningKey, generate_private_key, load_public_key, public_pem
 from fedipress.federation.signatures import (
     VerifyResult,
