@@ -52,7 +52,7 @@ class InboxASGI:
             response = await self.service.handle(request)
             if self.serverless:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.service.sender.drain(), SEND_BUDGET)
+                    await asyncio.wait_for(self.service.sender.drain_and_prune(), SEND_BUDGET)
         raw = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
         raw.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": raw})
