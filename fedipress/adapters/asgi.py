@@ -84,7 +84,7 @@ class InboxASGI:
         """Send what the request queued, within SEND_BUDGET. A failure here (the store gone)
         does not change the answer already decided: the rows wait for the next request."""
         try:
-            await asyncio.wait_for(self.service.sender.drain(), SEND_BUDGET)
+            await asyncio.wait_for(self.service.sender.drain_and_prune(), SEND_BUDGET)
         except TimeoutError:
             pass
         except Exception as exc:

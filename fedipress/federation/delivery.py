@@ -6,21 +6,28 @@ again. Receivers de-duplicate by the activity id, which never changes between at
 Response handling mirrors Mastodon's (spec §6.1): 2xx done; 410 from a follower's inbox
 removes the follower; other 4xx but 401/408/429 are permanent; the rest is retried with
 exponential backoff and jitter for about three days, honouring Retry-After.
+
+Each outcome is committed before its request's slot (the per-host limit) is given back, in
+small group commits, so a crash re-sends at most the requests in flight: per process, at
+most `per_host` per host and `batch` in all. The sender loop also prunes old rows (seen
+activity ids, finished deliveries) on a schedule: see Retention.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Literal
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 
 from fedipress.federation.fetch import user_agent_for
@@ -32,6 +39,24 @@ from fedipress.federation.store.base import Delivery, Store
 AP_CONTENT_TYPE = "application/activity+json"
 HOST_UNAVAILABLE = "host unavailable"
 Verdict = Literal["done", "retry", "dead", "gone"]
+MAX_ANSWER_BYTES = 4096  # of an answer's body read at most: only for the log and `deliveries`
+MAX_ERROR_CHARS = 500  # of it kept as the delivery's last error
+log = logging.getLogger("fedipress.delivery")
+
+
+def host_of(url: str) -> str:
+    """The host (and port, unless the scheme's default) a URL is served from: two servers on
+    one address but different ports are two hosts for availability and limits."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").rstrip(".")
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return host if port is None or port == default else f"{host}:{port}"
 
 
 @dataclass(frozen=True)
@@ -95,12 +120,31 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long finished rows are kept, and how often the sender loop deletes older ones.
+
+    Seen activity ids only have to outlive a signature's validity (at most 12 hours plus
+    1 hour of clock skew): a replay after that fails the signature check. Finished
+    deliveries keep `enqueue` from queueing the same activity id to the same inbox twice; the
+    published record already stops a repeated publish, so they are a second guard, kept a
+    month too. Pending and dead deliveries are never pruned.
+    """
+
+    seen: timedelta = timedelta(days=30)
+    deliveries: timedelta = timedelta(days=30)
+    interval: timedelta = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
 class Outcome:
     delivery_id: str
     inbox: str
     status: int | None
     verdict: Verdict
     error: str = ""
+
+
+Result = tuple[Delivery, Outcome, timedelta | None]  # an outcome and its Retry-After
 
 
 @dataclass
@@ -124,6 +168,8 @@ class Sender:
     timeout: httpx.Timeout = field(
         default_factory=lambda: httpx.Timeout(30.0, connect=5.0, read=10.0)
     )
+    deadline: float = 30.0  # seconds for a whole request, however slowly its bytes trickle
+    retention: Retention = field(default_factory=Retention)
     on_gone: Callable[[str], None] | None = None  # called with an inbox that answered 410
     # A host failing on this many distinct days is skipped but for a probe now and then, and
     # is back as soon as one delivery succeeds (Mastodon's UnavailableDomain, spec §6.2).
@@ -142,6 +188,9 @@ class Sender:
         self._ssl = httpx.create_ssl_context(trust_env=False) if self.client is None else None
         self._host_limits: dict[str, asyncio.Semaphore] = {}
         self._probed: dict[str, datetime] = {}
+        self._unrecorded: list[tuple[Result, asyncio.Future[None]]] = []
+        self._recorder: asyncio.Task[None] | None = None
+        self._pruned_at: datetime | None = None
         self.user_agent = user_agent_for(self.site_url)
 
     async def aclose(self) -> None:
@@ -153,7 +202,7 @@ class Sender:
     def _client_for(self, url: str) -> httpx.AsyncClient:
         if self.client is not None:
             return self.client
-        host = urlsplit(url).netloc
+        host = host_of(url)
         client = self._clients.get(host)
         if client is not None:
             self._clients.move_to_end(host)
@@ -183,28 +232,55 @@ class Sender:
             if not claimed:
                 return outcomes
             unavailable = await asyncio.to_thread(self._unavailable, claimed)
-            results = await asyncio.gather(
+            outcomes += await asyncio.gather(
                 *(self._skip(d) if d.id in unavailable else self._deliver(d) for d in claimed)
             )
-            # One transaction per batch: thousands of deliveries, not thousands of commits.
-            await asyncio.to_thread(self._record_all, results)
-            outcomes += [outcome for _, outcome, _ in results]
             if progress is not None:
                 progress(len(outcomes))
 
     async def run(self, stop: asyncio.Event, idle: float = 5.0) -> None:
-        """Drain now, then whenever woken (a new row was queued) or every `idle` seconds."""
+        """Drain now, then whenever woken (a new row was queued) or every `idle` seconds;
+        prune old rows every `retention.interval`."""
         while not stop.is_set():
             # Cleared before draining: a row queued while the drain runs wakes the next one.
             self.wake.clear()
+            await self.prune_if_due()
             await self.drain()
             waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
             await asyncio.wait(waiters, timeout=idle, return_when=asyncio.FIRST_COMPLETED)
             for task in waiters:
                 task.cancel()
 
+    async def drain_and_prune(self) -> list[Outcome]:
+        """A serverless request's sending round: prune first if due (a drain may use up the
+        request's time budget), then send what is due."""
+        await self.prune_if_due()
+        return await self.drain()
+
+    async def prune_if_due(self) -> int:
+        """Delete rows older than the retention, at most once per `retention.interval`;
+        returns how many. A failure is logged, never raised: sending matters more."""
+        now = self.now()
+        if self._pruned_at is not None and now - self._pruned_at < self.retention.interval:
+            return 0
+        self._pruned_at = now
+        try:
+            seen, deliveries = await asyncio.to_thread(self._prune, now)
+        except Exception as exc:  # any store failure: try again next interval
+            log.warning("pruning old rows failed: %s", exc)
+            return 0
+        if seen or deliveries:
+            log.info("pruned %d seen activity ids and %d finished deliveries", seen, deliveries)
+        return seen + deliveries
+
+    def _prune(self, now: datetime) -> tuple[int, int]:
+        return (
+            self.store.prune_seen(now - self.retention.seen),
+            self.store.prune_deliveries(now - self.retention.deliveries),
+        )
+
     def _limit(self, url: str) -> asyncio.Semaphore:
-        host = urlsplit(url).netloc
+        host = host_of(url)
         if host not in self._host_limits:
             self._host_limits[host] = asyncio.Semaphore(self.per_host)
         return self._host_limits[host]
@@ -216,11 +292,11 @@ class Sender:
         held: set[str] = set()
         down = {
             host
-            for host in {urlsplit(d.inbox_url).netloc for d in claimed}
+            for host in {host_of(d.inbox_url) for d in claimed}
             if self.store.is_host_unavailable(host)
         }
         for delivery in claimed:
-            host = urlsplit(delivery.inbox_url).netloc
+            host = host_of(delivery.inbox_url)
             if host not in down:
                 continue
             last = self._probed.get(host)
@@ -230,29 +306,73 @@ class Sender:
                 held.add(delivery.id)
         return held
 
-    async def _skip(self, delivery: Delivery) -> tuple[Delivery, Outcome, timedelta | None]:
+    async def _skip(self, delivery: Delivery) -> Outcome:
         outcome = Outcome(delivery.id, delivery.inbox_url, None, "retry", HOST_UNAVAILABLE)
-        return delivery, outcome, self.probe_interval
+        await self._commit((delivery, outcome, self.probe_interval))
+        return outcome
 
-    async def _deliver(self, delivery: Delivery) -> tuple[Delivery, Outcome, timedelta | None]:
+    async def _deliver(self, delivery: Delivery) -> Outcome:
+        # The slot is held until the outcome is committed: what a crash can re-send is
+        # bounded by the slots, not by how far the commits lag behind the network.
         async with self._limit(delivery.inbox_url):
             status, error, retry_after = await self._post(delivery)
-        verdict = self.policy.verdict(status)
-        return (
-            delivery,
-            Outcome(delivery.id, delivery.inbox_url, status, verdict, error),
-            retry_after,
-        )
+            verdict = self.policy.verdict(status)
+            outcome = Outcome(delivery.id, delivery.inbox_url, status, verdict, error)
+            await self._commit((delivery, outcome, retry_after))
+        return outcome
 
-    def _record_all(self, results: Sequence[tuple[Delivery, Outcome, timedelta | None]]) -> None:
+    async def _commit(self, result: Result) -> None:
+        """Record one outcome, in a group commit with those that finished meanwhile: one
+        transaction writes every waiting outcome, and the next starts as soon as it ends."""
+        done = asyncio.get_running_loop().create_future()
+        self._unrecorded.append((result, done))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_waiting())
+        await done
+
+    async def _record_waiting(self) -> None:
+        while self._unrecorded:
+            group, self._unrecorded = self._unrecorded, []
+            try:
+                await asyncio.to_thread(self._record_all, [result for result, _ in group])
+            except Exception as exc:
+                _settle((done for _, done in group), exc)
+            else:
+                _settle((done for _, done in group), None)
+
+    def _record_all(self, results: Sequence[Result]) -> None:
         with self.store.transaction():
             for delivery, outcome, retry_after in results:
                 self._record(delivery, outcome, retry_after)
 
     async def _post(self, delivery: Delivery) -> tuple[int | None, str, timedelta | None]:
-        refusal = await check_destination(delivery.inbox_url, self.allow_private)
-        if refusal is not None:
-            return 403, f"refused: {refusal}", None  # never retried: a private address
+        """POST one delivery: (status, error, Retry-After). The whole request, the answer's
+        body included, gets `deadline` seconds. Once a status has arrived it decides: a body
+        that is endless, slow or shorter than it said does not make an accepted POST a retry.
+        """
+        started = anyio.current_time()
+        try:
+            with anyio.fail_after(self.deadline):
+                refusal = await check_destination(delivery.inbox_url, self.allow_private)
+                if refusal is not None:
+                    return 403, f"refused: {refusal}", None  # never retried: a private address
+                response = await self._send(delivery)
+        except TimeoutError:
+            return None, f"no answer within {self.deadline} s", None
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS], None
+        answer = bytearray()
+        try:
+            with anyio.CancelScope(deadline=started + self.deadline):
+                await _read_answer(response, answer)
+        finally:
+            await response.aclose()
+        retry_after = parse_retry_after(response.headers.get("retry-after"), self.now())
+        error = "" if response.is_success else answer.decode("utf-8", "replace")
+        return response.status_code, error[:MAX_ERROR_CHARS], retry_after
+
+    async def _send(self, delivery: Delivery) -> httpx.Response:
+        """Sign and send the POST; the answer's body is left unread (streamed)."""
         body = delivery.body.encode()
         headers = sign_request(
             "POST",
@@ -261,30 +381,24 @@ class Sender:
                 "Content-Type": AP_CONTENT_TYPE,
                 "User-Agent": self.user_agent,
                 "Accept": "application/activity+json, application/ld+json",
+                # The answer is read raw (see _read_answer): ask for it uncompressed.
+                "Accept-Encoding": "identity",
             },
             body,
             self.signer.key_id,
             self.signer.private_key,
             self.now(),
         )
-        try:
-            response = await self._client_for(delivery.inbox_url).post(
-                delivery.inbox_url,
-                content=body,
-                headers=headers,
-                timeout=self.timeout,
-                follow_redirects=False,
-            )
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], None
-        retry_after = parse_retry_after(response.headers.get("retry-after"), self.now())
-        error = "" if response.is_success else response.text[:500]
-        return response.status_code, error, retry_after
+        client = self._client_for(delivery.inbox_url)
+        request = client.build_request(
+            "POST", delivery.inbox_url, content=body, headers=headers, timeout=self.timeout
+        )
+        return await client.send(request, stream=True, follow_redirects=False)
 
     def _record(self, delivery: Delivery, outcome: Outcome, retry_after: timedelta | None) -> None:
         """Store one outcome; runs inside _record_all's transaction."""
         now = self.now()
-        host = urlsplit(delivery.inbox_url).netloc
+        host = host_of(delivery.inbox_url)
         if outcome.verdict == "done":
             self.store.complete(delivery.id, outcome.status, now)
             self.store.record_host_success(host, now)
@@ -303,3 +417,27 @@ class Sender:
             self.store.give_up(delivery.id, outcome.status, outcome.error or "gave up", now)
         else:
             self.store.retry_later(delivery.id, when, outcome.status, outcome.error, now)
+
+
+async def _read_answer(response: httpx.Response, into: bytearray) -> None:
+    """Read the start of an answer's body into `into`: at most MAX_ANSWER_BYTES, raw (no
+    decompression to inflate them), however long the body is or says it is. A short body is
+    read to its end, so that the connection can serve the next delivery; a broken one keeps
+    what arrived."""
+    try:
+        async for chunk in response.aiter_raw():
+            into += chunk[: MAX_ANSWER_BYTES - len(into)]
+            if len(into) >= MAX_ANSWER_BYTES:
+                return  # aclose() then drops the connection and the rest of the body with it
+    except httpx.HTTPError:
+        return
+
+
+def _settle(waiters: Iterable[asyncio.Future[None]], error: Exception | None) -> None:
+    for done in waiters:
+        if done.done():
+            continue  # its sender was cancelled (a drain's time budget ran out)
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)

@@ -313,3 +313,90 @@ def silent_server() -> Iterator[str]:
         for conn in held:
             conn.close()
         sock.close()
+
+
+@dataclass
+class StreamedAnswers:
+    """What a streaming_server did: its base URL, and the body bytes it wrote per request
+    (until the body ended or the client hung up)."""
+
+    base: str
+    written: list[int] = field(default_factory=list)
+
+
+def _read_request(conn: socket.socket) -> bool:
+    """Read one HTTP/1.1 request with a Content-Length body; False at end of stream."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return False
+        body += chunk
+    return True
+
+
+@contextmanager
+def streaming_server(
+    status: int,
+    size: int | None,
+    *,
+    declared: int | None = None,
+    chunk: bytes = b"overflow " * 7282,
+    delay: float = 0.0,
+) -> Iterator[StreamedAnswers]:
+    """A server answering every request with `status` and a body of `size` bytes (None:
+    endless), made chunk by chunk as it is sent, never held whole, `delay` seconds apart.
+    `declared` is the Content-Length it claims (default: `size`; none when endless)."""
+    sock = _bound_socket()
+    sock.listen(16)
+    answers = StreamedAnswers(f"http://127.0.0.1:{sock.getsockname()[1]}")
+    stop = threading.Event()
+
+    def answer(conn: socket.socket) -> None:
+        with conn:
+            if not _read_request(conn):
+                return
+            length = declared if declared is not None else size
+            framing = f"content-length: {length}" if length is not None else "connection: close"
+            conn.sendall(f"HTTP/1.1 {status} Whatever\r\n{framing}\r\n\r\n".encode())
+            written = 0
+            try:
+                while not stop.is_set() and (size is None or written < size):
+                    part = chunk if size is None else chunk[: size - written]
+                    conn.sendall(part)
+                    written += len(part)
+                    if delay:
+                        time.sleep(delay)
+            except OSError:
+                pass  # the client hung up
+            answers.written.append(written)
+
+    def accept() -> None:
+        sock.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                conn = sock.accept()[0]
+            except OSError:
+                continue
+            conn.settimeout(None)
+            threading.Thread(target=answer, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        thread.join(5)
+        sock.close()

@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import httpx
 import pytest
 
@@ -19,7 +21,14 @@ from fedipress.federation.delivery import RetryPolicy, Sender, parse_retry_after
 from fedipress.federation.keys import RSAPrivateKey, SigningKey
 from fedipress.federation.store import Follower
 from tests.inbox.harness import ACTOR, BLOG, Clock, Database, Inbox, verify_blog_request
-from tests.inbox.remote import AS, RemoteServer, Reply, silent_server
+from tests.inbox.remote import (
+    AS,
+    RemoteServer,
+    Reply,
+    StreamedAnswers,
+    silent_server,
+    streaming_server,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 POLICY = RetryPolicy()
@@ -367,3 +376,115 @@ async def test_sender__a_host_failing_for_days_is_probed_then_recovers(
         row.state == "done" for row in store.list_deliveries() if "#create/2" in row.activity_id
     )
     assert store.get_host(host) is not None
+
+
+def _written(answers: StreamedAnswers, count: int = 1) -> list[int]:
+    """The body bytes the streaming server wrote, once its `count` answers have ended."""
+    deadline = time.monotonic() + 10
+    while len(answers.written) < count:
+        assert time.monotonic() < deadline, "the streaming server is still writing"
+        time.sleep(0.01)
+    return answers.written
+
+
+@pytest.mark.anyio
+async def test_sender__a_huge_error_body_is_read_only_to_a_few_kilobytes(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    send = senders(sqlite_db.store)
+    size = 64 * 1024 * 1024
+    with streaming_server(500, size) as answers:
+        # Given an inbox that answers 500 with a 64 MB body (made as it is sent)
+        delivery_id = queue(sqlite_db, f"{answers.base}/inbox")
+        # When the sender drains the queue
+        with anyio.fail_after(30):
+            (outcome,) = await send.drain()
+        (written,) = _written(answers)
+    # Then it stopped reading after a few KB and hung up: the rest was never sent
+    assert written < size // 2
+    # and the delivery is retried, with the start of the answer as its error
+    assert (outcome.status, outcome.verdict) == (500, "retry")
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and row.state == "pending"
+    assert row.last_error == ("overflow " * 60)[:500]
+
+
+@pytest.mark.anyio
+async def test_sender__an_answer_trickling_forever_is_given_up_at_the_deadline(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    # Given a sender with a 1 s deadline, and per-read timeouts that a trickle never trips
+    send = senders(sqlite_db.store, deadline=1.0, timeout=httpx.Timeout(5.0))
+    with streaming_server(500, None, chunk=b"x", delay=0.05) as answers:
+        # and an inbox that answers 500, then sends its body a byte every 50 ms, endlessly
+        delivery_id = queue(sqlite_db, f"{answers.base}/inbox")
+        # When the sender drains the queue
+        with anyio.fail_after(10):
+            (outcome,) = await send.drain()
+    # Then it gave up reading at the deadline, kept what arrived, and will retry
+    assert (outcome.status, outcome.verdict) == (500, "retry")
+    assert 0 < len(outcome.error) < 500 and set(outcome.error) == {"x"}
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and row.state == "pending"
+
+
+@pytest.mark.anyio
+async def test_sender__no_status_by_the_deadline_is_a_retry(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    send = senders(sqlite_db.store, deadline=1.0, timeout=httpx.Timeout(5.0))
+    with silent_server() as base:
+        # Given an inbox that never answers, and a sender with a 1 s deadline
+        delivery_id = queue(sqlite_db, f"{base}/inbox")
+        # When the sender drains the queue
+        with anyio.fail_after(10):
+            (outcome,) = await send.drain()
+    # Then the attempt ends at the deadline and is retried
+    assert (outcome.status, outcome.verdict) == (None, "retry")
+    assert outcome.error == "no answer within 1.0 s"
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and (row.state, row.last_error) == ("pending", outcome.error)
+
+
+@pytest.mark.anyio
+async def test_sender__an_accepted_post_with_a_short_body_is_done(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    send = senders(sqlite_db.store)
+    # Given an inbox that answers 202, says its body is 1 MB, sends 10 bytes and hangs up
+    with streaming_server(202, 10, declared=1_000_000) as answers:
+        delivery_id = queue(sqlite_db, f"{answers.base}/inbox")
+        (outcome,) = await send.drain()
+    # Then the 202 counts: the activity was accepted, sending it again would duplicate it
+    assert (outcome.status, outcome.verdict) == (202, "done")
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and row.state == "done"
+
+
+@pytest.mark.anyio
+async def test_sender__two_servers_on_one_address_are_two_hosts(
+    sqlite_db: Database, remote: RemoteServer, senders: Senders
+) -> None:
+    store, clock = sqlite_db.store, senders.clock
+    sender = senders(store)
+    with streaming_server(500, 0) as failing:
+        # Given a server on 127.0.0.1 that answers 500 on seven different days
+        for day in range(7):
+            clock.offset = timedelta(days=day)
+            queue(sqlite_db, f"{failing.base}/inbox", n=100 + day, now=clock())
+            await sender.drain()
+        failing_host = urlsplit(failing.base).netloc
+        assert store.is_host_unavailable(failing_host)
+        # When three deliveries are due to another server on 127.0.0.1, on another port
+        clock.offset = timedelta(days=7, hours=1)
+        for n in range(3):
+            queue(
+                sqlite_db, remote.script(f"/users/u{n}/inbox", Reply(202)), n=200 + n, now=clock()
+            )
+        outcomes = await sender.drain()
+    # Then all three go out: the failing server's state is its own
+    assert [o.verdict for o in outcomes if o.inbox.startswith(remote.base)] == ["done"] * 3
+    assert len(remote.posts()) == 3
+    assert not store.is_host_unavailable(urlsplit(remote.base).netloc)
+    # and the working server's success does not make the failing one available
+    assert store.is_host_unavailable(failing_host)

@@ -1,7 +1,7 @@
 """`fedipress deliver` with a short lease, for test_crash.py: the site's real inbox service
 (open_inbox, the store and key the CLI uses), its Sender draining until nothing is pending.
 
-    python tests/publish/deliver_worker.py SITE LEASE_SECONDS BATCH
+    python tests/publish/deliver_worker.py SITE LEASE_SECONDS BATCH PER_HOST
 
 The CLI has no lease option (its 120 s lease would make a restart after a crash wait two
 minutes); everything else is what `fedipress deliver` runs.
@@ -16,10 +16,11 @@ from pathlib import Path
 from fedipress.inbox.setup import InboxSetup, open_inbox
 
 
-async def run(site: Path, lease_seconds: int, batch: int) -> None:
+async def run(site: Path, lease_seconds: int, batch: int, per_host: int) -> None:
     service = open_inbox(InboxSetup(site))
     service.sender.lease_seconds = lease_seconds
     service.sender.batch = batch
+    service.sender.per_host = per_host
     try:
         while True:
             outcomes = await service.sender.drain()
@@ -34,4 +35,4 @@ async def run(site: Path, lease_seconds: int, batch: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(run(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))
+    asyncio.run(run(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))

@@ -48,3 +48,19 @@ def test_set_host_unavailable__toggles_for_known_and_new_hosts(store: Store) -> 
 
     store.set_host_unavailable("never-seen.example", False)
     assert store.is_host_unavailable("never-seen.example") is False
+
+
+def test_hosts__a_port_makes_another_host(store: Store) -> None:
+    # Given one address failing for seven days on port 8443
+    for day in range(7):
+        store.record_host_failure("Peer.example:8443", NOW + timedelta(days=day))
+    store.set_host_unavailable("peer.example:8443", True)
+    # Then the same address on other ports is not affected
+    assert store.is_host_unavailable("peer.example:8443") is True
+    assert store.is_host_unavailable("peer.example") is False
+    assert store.is_host_unavailable("peer.example:9000") is False
+    assert store.get_host("peer.example") is None
+    # and a success on another port leaves its failures alone
+    store.record_host_success("peer.example:9000", NOW + timedelta(days=8))
+    status = store.get_host("peer.example:8443")
+    assert status is not None and len(status.failure_days) == 7 and status.unavailable

@@ -302,6 +302,8 @@ class Store(Protocol):
         ...
 
     # -- remote hosts (Mastodon-style availability) -----------------------------------------
+    # A host is a host name with its port when not the scheme's default: `example.com`,
+    # `example.com:8443` (lower-cased; two ports of one address are two hosts).
     def record_host_failure(self, host: str, now: datetime) -> int:
         """Record today's (UTC) failure; returns the number of distinct failure days."""
         ...

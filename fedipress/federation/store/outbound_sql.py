@@ -19,7 +19,7 @@ from .sqlcore import (
     SqlCore,
     format_optional_time,
     format_time,
-    normalize_host,
+    normalize_authority,
     parse_optional_time,
     parse_time,
     placeholders,
@@ -171,7 +171,7 @@ class OutboundSql(SqlCore):
 
     # -- hosts ------------------------------------------------------------------------------
     def record_host_failure(self, host: str, now: datetime) -> int:
-        host = normalize_host(host)
+        host = normalize_authority(host)
         with self._atomic():
             self._execute(
                 "INSERT INTO hosts (host, last_failure_at) VALUES (?, ?) "
@@ -189,7 +189,7 @@ class OutboundSql(SqlCore):
         return int(row[0])
 
     def record_host_success(self, host: str, now: datetime) -> None:
-        host = normalize_host(host)
+        host = normalize_authority(host)
         with self._atomic():
             self._execute(
                 "INSERT INTO hosts (host, unavailable, last_success_at) VALUES (?, 0, ?) "
@@ -203,15 +203,17 @@ class OutboundSql(SqlCore):
         self._write(
             "INSERT INTO hosts (host, unavailable) VALUES (?, ?) "
             "ON CONFLICT (host) DO UPDATE SET unavailable = excluded.unavailable",
-            (normalize_host(host), int(unavailable)),
+            (normalize_authority(host), int(unavailable)),
         )
 
     def is_host_unavailable(self, host: str) -> bool:
-        row = self._one("SELECT unavailable FROM hosts WHERE host = ?", (normalize_host(host),))
+        row = self._one(
+            "SELECT unavailable FROM hosts WHERE host = ?", (normalize_authority(host),)
+        )
         return bool(row and row[0])
 
     def get_host(self, host: str) -> HostStatus | None:
-        host = normalize_host(host)
+        host = normalize_authority(host)
         with self._lock:
             row = self._one(
                 "SELECT unavailable, last_success_at, last_failure_at FROM hosts WHERE host = ?",

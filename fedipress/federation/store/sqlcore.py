@@ -50,6 +50,17 @@ def normalize_host(value: str) -> str:
     return host.removeprefix("*.").strip(".")
 
 
+def normalize_authority(value: str) -> str:
+    """`Example.COM.:8443` -> `example.com:8443`: like normalize_host, but the port stays (two
+    servers on one address, on different ports, are different hosts)."""
+    authority = value.strip().lower()
+    if authority.startswith("["):  # an IPv6 literal, with or without a port
+        return authority
+    name, _, port = authority.partition(":") if authority.count(":") == 1 else (authority, "", "")
+    name = name.strip(".")
+    return f"{name}:{port}" if port else name
+
+
 class Cursor(Protocol):
     @property
     def rowcount(self) -> int: ...
