@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
-from fedipress.inbox.http import InboxRequest, InboxResponse
+from fedipress.inbox.http import InboxRequest, InboxResponse, Receive, Scope, Send
 from fedipress.inbox.service import InboxService
 
 log = logging.getLogger("fedipress.inbox")
@@ -21,10 +19,6 @@ BODY_TIMEOUT = 10.0  # seconds to receive a whole body (a 1 MB body at 100 kB/s)
 SLOW_BODIES = 64  # bodies that may be arriving in several pieces at once
 RETRY_AFTER = "10"  # seconds, for the 503 beyond SLOW_BODIES
 _CLOSE = (("Connection", "close"),)  # the rest of the body is not read: end the connection
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class InboxASGI:

@@ -18,6 +18,7 @@ from fedipress.cli.support import (
     _require_site,
     csv_cell,
     handle_errors,
+    log_to_stderr,
     printable,
     site_argument,
     verbosity_options,
@@ -95,6 +96,7 @@ def inbox_serve(
     service = _service(site)
     if not verbosity.quiet:
         click.echo(f"inbox for {service.urls.handle()} on http://{host}:{port}/ap/inbox", err=True)
+    log_to_stderr(verbosity)  # each activity's and each delivery's outcome
     uvicorn.run(
         InboxASGI(service, body_timeout=body_timeout),
         host=host,

@@ -17,6 +17,7 @@ from fedipress.cli.support import (
     Verbosity,
     _require_site,
     handle_errors,
+    log_to_stderr,
     printable,
     site_argument,
     verbosity_options,
@@ -167,6 +168,7 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
             click.echo(f"{done} delivered, {retrying} to retry, {dead} failed")
         return
     federation = _federation(site)
+    log_to_stderr(verbosity)  # one line per delivery outcome while it runs
 
     async def run() -> str:
         async with federation:

@@ -7,6 +7,7 @@ tracebacks appear only with --debug or for real bugs.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -100,6 +101,25 @@ def _printable_lines(text: str) -> str:
     """A message that may quote remote text (a fetched URL, a server's answer), printable
     line by line: its own line breaks are kept."""
     return "\n".join(map(printable, text.split("\n")))
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines on a terminal: what a remote server wrote (an inbox URL, an error answer)
+    reaches it with every control character escaped."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _printable_lines(super().format(record))
+
+
+def log_to_stderr(verbosity: Verbosity) -> None:
+    """Send fedipress's log to standard error for long-running commands: each delivery and
+    inbox outcome at info level, or only warnings with --quiet."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("fedipress")
+    logger.handlers[:] = [handler]
+    logger.setLevel(logging.WARNING if verbosity.quiet else logging.INFO)
+    logger.propagate = False
 
 
 def csv_cell(text: str) -> str:

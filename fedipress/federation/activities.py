@@ -16,12 +16,12 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from urllib.parse import urlsplit
 
 import nh3
 
 from fedipress.documents.activitypub import parse_time
+from fedipress.documents.media import AS_CONTEXT, JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import StoreConnectionLost
 from fedipress.federation.origins import origin_of
@@ -36,9 +36,6 @@ from fedipress.federation.store.base import (
 )
 
 log = logging.getLogger("fedipress.inbox")
-JSONObject = dict[str, Any]
-AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
-PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Organization", "Group"})
 
 # Mastodon's allow-list for remote HTML (sanitize_config.rb MASTODON_STRICT, spec §5.4).

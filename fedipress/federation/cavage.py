@@ -13,6 +13,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from fedipress.documents.media import AP_MEDIA_TYPE
 from fedipress.federation.keys import RSAPrivateKey
 from fedipress.federation.signature_checks import (
     PreparedSignature,
@@ -29,7 +30,6 @@ from fedipress.federation.signature_checks import (
     window_problem,
 )
 
-ACTIVITY_JSON = "application/activity+json"
 _ALGORITHMS = frozenset({"rsa-sha256", "hs2019"})
 _PARAM = re.compile(r'\s*([A-Za-z][A-Za-z0-9_-]*)\s*=\s*(?:"([^"]*)"|([^",\s]*))\s*(?:,|$)')
 
@@ -56,7 +56,7 @@ def sign_request(
     if body or method.upper() == "POST":
         put_header(out, "Digest", "SHA-256=" + b64(hashlib.sha256(body or b"").digest()))
         if get_header(out, "content-type") is None:
-            out["Content-Type"] = ACTIVITY_JSON
+            out["Content-Type"] = AP_MEDIA_TYPE
         signed += ["digest", "content-type"]
     lines = [f"(request-target): {method.lower()} {request_target_of(url)}"]
     lines += [f"{name}: {(get_header(out, name) or '').strip()}" for name in signed[1:]]

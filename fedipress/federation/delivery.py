@@ -30,13 +30,13 @@ from urllib.parse import urlsplit
 import anyio
 import httpx
 
+from fedipress.documents.media import AP_MEDIA_TYPE
 from fedipress.federation.fetch import user_agent_for
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import sign_request
 from fedipress.federation.ssrf import GuardedTransport, check_destination
 from fedipress.federation.store.base import Delivery, Store
 
-AP_CONTENT_TYPE = "application/activity+json"
 HOST_UNAVAILABLE = "host unavailable"
 Verdict = Literal["done", "retry", "dead", "gone"]
 MAX_ANSWER_BYTES = 4096  # of an answer's body read at most: only for the log and `deliveries`
@@ -378,7 +378,7 @@ class Sender:
             "POST",
             delivery.inbox_url,
             {
-                "Content-Type": AP_CONTENT_TYPE,
+                "Content-Type": AP_MEDIA_TYPE,
                 "User-Agent": self.user_agent,
                 "Accept": "application/activity+json, application/ld+json",
                 # The answer is read raw (see _read_answer): ask for it uncompressed.
@@ -402,11 +402,21 @@ class Sender:
         if outcome.verdict == "done":
             self.store.complete(delivery.id, outcome.status, now)
             self.store.record_host_success(host, now)
+            log.info(
+                "delivered %s to %s: %s", delivery.activity_id, delivery.inbox_url, outcome.status
+            )
             return
         if outcome.verdict in ("dead", "gone"):
             self.store.give_up(delivery.id, outcome.status, outcome.error, now)
             if outcome.verdict == "gone" and self.on_gone is not None:
                 self.on_gone(delivery.inbox_url)
+            log.warning(
+                "gave up %s to %s: %s %s",
+                delivery.activity_id,
+                delivery.inbox_url,
+                outcome.status,
+                outcome.error[:200],
+            )
             return
         if outcome.error != HOST_UNAVAILABLE:
             days = self.store.record_host_failure(host, now)
@@ -415,8 +425,25 @@ class Sender:
         when = self.policy.next_attempt(delivery.attempts, delivery.created_at, now, retry_after)
         if when is None:
             self.store.give_up(delivery.id, outcome.status, outcome.error or "gave up", now)
+            log.warning(
+                "gave up %s to %s after %d attempts: %s",
+                delivery.activity_id,
+                delivery.inbox_url,
+                delivery.attempts + 1,
+                outcome.error[:200] or outcome.status,
+            )
         else:
             self.store.retry_later(delivery.id, when, outcome.status, outcome.error, now)
+            # A host marked unavailable is skipped quietly until its next probe.
+            level = logging.DEBUG if outcome.error == HOST_UNAVAILABLE else logging.INFO
+            log.log(
+                level,
+                "will retry %s to %s at %s: %s",
+                delivery.activity_id,
+                delivery.inbox_url,
+                f"{when:%Y-%m-%d %H:%M:%S}",
+                outcome.error[:200] or outcome.status,
+            )
 
 
 async def _read_answer(response: httpx.Response, into: bytearray) -> None:

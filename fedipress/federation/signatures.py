@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from fedipress.federation.cavage import ACTIVITY_JSON, prepare_cavage, sign_request
+from fedipress.federation.cavage import prepare_cavage, sign_request
 from fedipress.federation.keys import KeyFormatError, load_public_key
 from fedipress.federation.rfc9421 import (
     prepare_rfc9421,
@@ -31,7 +31,6 @@ from fedipress.federation.signature_checks import (
 )
 
 __all__ = [
-    "ACTIVITY_JSON",
     "HeadersInput",
     "KeyFetcher",
     "KeyGone",

@@ -1,4 +1,5 @@
-"""The framework-free request and response of the inbox function.
+"""The framework-free request and response of the inbox function, and the one copy of the
+ASGI types that the ASGI adapter and the preview server are written against.
 
 Every adapter (ASGI, AWS Lambda, the dev server) turns its input into an InboxRequest and an
 InboxResponse back into its own output; nothing else in fedipress sees a framework type.
@@ -7,9 +8,18 @@ InboxResponse back into its own output; nothing else in fedipress sees a framewo
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 Headers = tuple[tuple[str, str], ...]
+
+# ASGI 3 (https://asgi.readthedocs.io/), as starlette's types.py spells it.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 @dataclass(frozen=True)

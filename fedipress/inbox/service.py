@@ -24,7 +24,7 @@ from fedipress.app.publish import live_site_reader, publish
 from fedipress.app.wiring import Federation
 from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
-from fedipress.documents.media import is_activity_media_type
+from fedipress.documents.media import AP_MEDIA_TYPE, is_activity_media_type
 from fedipress.documents.urls import (
     DEPLOY_HOOK_PATH,
     DYNAMIC_PATHS,
@@ -46,7 +46,6 @@ from fedipress.inbox.webfinger import answer_webfinger
 
 log = logging.getLogger("fedipress.inbox")
 MAX_BODY = 1_000_000  # Mastodon's limit too (inboxes_controller.rb, spec §4.1)
-AP_TYPE = "application/activity+json"
 
 
 def _utcnow() -> datetime:
@@ -176,7 +175,7 @@ class InboxService:
         return InboxResponse.json(
             200,
             build_followers(self.config, total),
-            AP_TYPE,
+            AP_MEDIA_TYPE,
             tuple((k, v) for k, v in headers if k.lower() != "content-type"),
         )
 

@@ -13,20 +13,14 @@ import hashlib
 import html
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fedipress.hosting import HOST_FILES, HeaderRule, RedirectRule, match_redirect
 from fedipress.hosting import response_headers as host_headers
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from fedipress.inbox.http import ASGIApp, Receive, Scope, Send
 
 LIVE_PREFIX = "/_fedipress/"
 EVENTS_PATH = LIVE_PREFIX + "events"

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
 from fedipress.config import Config
+from fedipress.inbox.http import Receive, Scope, Send
 from fedipress.inbox.webfinger import answer_webfinger
 from fedipress.preview.server import Response
-
-Scope = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class WebFingerApp:

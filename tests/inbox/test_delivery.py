@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import random
 import time
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ import anyio
 import httpx
 import pytest
 
+from fedipress.cli.support import PrintableFormatter
 from fedipress.federation.delivery import RetryPolicy, Sender, parse_retry_after
 from fedipress.federation.keys import RSAPrivateKey, SigningKey
 from fedipress.federation.store import Follower
@@ -488,3 +490,28 @@ async def test_sender__two_servers_on_one_address_are_two_hosts(
     assert not store.is_host_unavailable(urlsplit(remote.base).netloc)
     # and the working server's success does not make the failing one available
     assert store.is_host_unavailable(failing_host)
+
+
+@pytest.mark.anyio
+async def test_sender__logs_each_outcome_escaping_what_the_server_wrote(
+    sqlite_db: Database, remote: RemoteServer, senders: Senders, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given three inboxes: one accepts, one fails for now, one refuses for good with an
+    # answer that carries a terminal escape sequence
+    ok = remote.script("/users/alice/inbox", Reply(202))
+    later = remote.script("/users/bob/inbox", Reply(503))
+    never = remote.script("/users/carol/inbox", Reply(400, body=b"\x1b[31mno\x1b[0m"))
+    for n, inbox in enumerate((ok, later, never)):
+        queue(sqlite_db, inbox, n)
+    # When the sender drains the queue
+    with caplog.at_level(logging.INFO, logger="fedipress.delivery"):
+        await senders(sqlite_db.store).drain()
+    # Then each outcome has a line at a level that says what to do about it
+    lines = {(r.levelname, r.getMessage().split(" ", 1)[0]) for r in caplog.records}
+    assert ("INFO", "delivered") in lines
+    assert ("INFO", "will") in lines  # will retry
+    assert ("WARNING", "gave") in lines  # gave up
+    # And a terminal shows the remote's escape codes as text, not as commands
+    handler_output = PrintableFormatter("%(message)s")
+    shown = [handler_output.format(r) for r in caplog.records if r.levelname == "WARNING"]
+    assert shown and all("\x1b" not in line and "\\x1b" in line for line in shown)
