@@ -211,6 +211,8 @@ def test_build__removed_id_gets_a_tombstone_and_a_warning(make_site) -> None:
     with pytest.raises(BuildFailed) as info:
         build(site, opts(record_ids=True, strict=True))
     assert "id 'hello' was published and is gone" in str(info.value)
+    # A build that failed --strict wrote nothing: the record still lists only the old ids
+    assert json.loads((site / "published-ids.json").read_text()) == record
     result = build(site, opts(record_ids=True))
     assert [w.message.split(":")[0] for w in result.warnings] == [
         "the post with id 'hello' was published and is gone"
