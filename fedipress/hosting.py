@@ -85,7 +85,7 @@ ASSET_CACHE = "public, max-age=3600"
 
 
 # Mastodon refetches a stale actor after a day and at key-rotation time; keep the actor and
-# WebFinger fresh in CDN caches so a new key or alias propagates in minutes (spec §10.10).
+# WebFinger fresh in CDN caches so a new key or alias propagates in minutes (FEDERATION.md §10.10).
 SHORT_CACHE = "public, max-age=300"
 CORS = ("Access-Control-Allow-Origin", "*")
 
@@ -112,7 +112,7 @@ def header_rules(config: Config) -> list[HeaderRule]:
 
 
 def _federation_header_rules() -> list[HeaderRule]:
-    """Mastodon ignores AP documents served as application/json (spec §2.1, §10.1), and the
+    """Mastodon ignores AP documents served as application/json (FEDERATION.md §2.1, §10.1), and the
     files have no extension a host could guess a type from."""
     return [
         HeaderRule("/ap/*", (("Content-Type", AP_MEDIA_TYPE), CORS)),

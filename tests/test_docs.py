@@ -360,3 +360,88 @@ def test_docs__relative_links_resolve(doc: Path) -> None:
         if fragment and path.suffix == ".md":
             headings = re.findall(r"^#{1,6} (.+)$", FENCE.sub("", path.read_text()), re.M)
             assert fragment in {_anchor(h) for h in headings}, f"{doc.name}: no anchor {link}"
+
+
+# --- FEDERATION.md § references ------------------------------------------------------------
+
+SECTION = re.compile(r"§(\d+(?:\.\d+)*)(?:-(\d+(?:\.\d+)*))?(?:\s+item\s+(\d+))?")
+# After one reference, more sections of the same file ("FEDERATION.md §5.5, §5.6"), also
+# across the line break of a comment.
+MORE = re.compile(r"(?:,|\s+and|\s+or)\s*(?:(?:#|--|//)\s*)?(?=§\d)")
+REFERRING = (".py", ".md", ".html", ".sql", ".mjs", ".js")
+
+
+def _interop_sections() -> dict[str, set[int]]:
+    """Section number ('4.4') -> the item numbers of the numbered list in that section (an
+    empty set without one), from the numbered headings of FEDERATION.md."""
+    text = FENCE.sub("", (ROOT / "FEDERATION.md").read_text())
+    parts = re.split(r"^#{2,4} §(\d+(?:\.\d+)*) .*$", text, flags=re.MULTILINE)
+    sections: dict[str, set[int]] = {}
+    for number, body in zip(parts[1::2], parts[2::2], strict=True):
+        assert number not in sections, f"FEDERATION.md has two sections §{number}"
+        sections[number] = {int(n) for n in re.findall(r"^(\d+)\. ", body, re.MULTILINE)}
+    return sections
+
+
+def _resolves(sections: dict[str, set[int]], number: str, item: str | None) -> bool:
+    if item is not None:
+        return int(item) in sections.get(number, set())
+    if number in sections:
+        return True
+    # 10.9 may also be item 9 of the numbered list in section 10
+    parent, _, last = number.rpartition(".")
+    return bool(parent) and int(last) in sections.get(parent, set())
+
+
+def _federation_refs(text: str) -> Iterator[tuple[str, str | None]]:
+    """(number, item) of every `FEDERATION.md §…` reference, lists and ranges included."""
+    for start in re.finditer(r"FEDERATION\.md\s+(?=§\d)", text):
+        pos = start.end()
+        while match := SECTION.match(text, pos):
+            yield match[1], match[3]
+            if match[2]:
+                yield match[2], None
+            more = MORE.match(text, match.end())
+            if not more:
+                break
+            pos = more.end()
+
+
+def _referring_files() -> Iterator[Path]:
+    yield from ROOT.glob("*.md")
+    for folder in ("fedipress", "docs", "tests", "themes"):
+        for path in sorted((ROOT / folder).rglob("*")):
+            if path.suffix in REFERRING and "node_modules" not in path.parts:
+                yield path
+
+
+def test_federation_md__every_section_reference_resolves() -> None:
+    # Code and docs cite the interop notes as "FEDERATION.md §4.4", "FEDERATION.md §10 item 2"
+    # or "FEDERATION.md §10.9".
+    sections = _interop_sections()
+    assert {"1.3", "2.1", "4.4", "5.5", "10", "12"} <= set(sections)
+    checked = 0
+    for path in _referring_files():
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        outside = re.search(r"interop-spec\.md", text)
+        assert not outside, f"{where} points at a file outside the repository"
+        for number, item in _federation_refs(text):
+            ref = f"§{number}" + (f" item {item}" if item else "")
+            assert _resolves(sections, number, item), f"{where}: FEDERATION.md has no {ref}"
+            checked += 1
+    assert checked >= 100
+
+
+def test_federation_md__interop_notes_cross_references_resolve() -> None:
+    # Inside the notes, a section sign and a number point at another section of the file.
+    sections = _interop_sections()
+    text = (ROOT / "FEDERATION.md").read_text().split("## Interop notes", 1)[1]
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        for match in SECTION.finditer(line):
+            ref = match[0]
+            assert _resolves(sections, match[1], match[3]), f"FEDERATION.md: no section {ref}"
+            if match[2]:
+                assert _resolves(sections, match[2], None), f"FEDERATION.md: no section {ref}"

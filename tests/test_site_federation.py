@@ -1,5 +1,5 @@
-"""The federation documents a build writes, checked against the interop spec's static
-checklist (§12) on the example site and on small inline sites."""
+"""The federation documents a build writes, checked against the static checklist in
+FEDERATION.md §12 on the example site and on small inline sites."""
 
 from __future__ import annotations
 

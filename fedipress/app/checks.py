@@ -1,4 +1,4 @@
-"""Check built federation documents against what real servers require (interop spec §12,
+"""Check built federation documents against what real servers require (FEDERATION.md §12,
 static part). Pure: takes files as bytes, returns diagnostics; `fedipress check` and the
 tests run it on every document a build produces."""
 
@@ -78,7 +78,7 @@ class DocumentChecker:
             self.fail(
                 path,
                 f"served as {sorted(types) or 'no type'}, not {expected}",
-                "Mastodon ignores ActivityPub documents of other types (spec §2.1)",
+                "Mastodon ignores ActivityPub documents of other types (FEDERATION.md §2.1)",
             )
         for rule in self.redirect_rules:
             if rule.status in (301, 302, 303, 307, 308) and match_pattern(rule.source, url_path):
@@ -104,7 +104,7 @@ class DocumentChecker:
             self.fail(
                 path,
                 f"id {doc_id!r} differs from the URL it is served at ({url})",
-                "Mastodon drops a document whose id is not its URL (spec §2.1)",
+                "Mastodon drops a document whose id is not its URL (FEDERATION.md §2.1)",
             )
         actor = self.urls.actor()
         if doc_id == actor:
@@ -153,7 +153,9 @@ class DocumentChecker:
             and link.get("type") == AP_MEDIA_TYPE
         ]
         if not selfs or selfs[0].get("href") != self.urls.actor():
-            self.fail(path, "the self link must point at the actor id, byte for byte (spec §1.3)")
+            self.fail(
+                path, "the self link must point at the actor id, byte for byte (FEDERATION.md §1.3)"
+            )
 
     def finish(self) -> list[Diagnostic]:
         """Cross-document checks; call after every file was visited."""
@@ -164,7 +166,7 @@ class DocumentChecker:
                 self.fail(
                     path,
                     f"the page must link its object exactly once ({object_id})",
-                    "Mastodon finds the object through <link rel=alternate> (spec §5.8)",
+                    "Mastodon finds the object through <link rel=alternate> (FEDERATION.md §5.8)",
                 )
         return self.problems
 

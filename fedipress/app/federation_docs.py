@@ -79,7 +79,8 @@ class FederationDocuments:
 
         def hook(kind: str, post: Post | None) -> HeadExtras:
             # Mastodon's URL search follows <link rel=alternate> on an HTML page to its
-            # object (spec §5.8); `fediverse:creator` credits the actor on link cards (§5.9).
+            # object (FEDERATION.md §5.8); `fediverse:creator` credits the actor on link cards
+            # (FEDERATION.md §5.9).
             if kind == "post" and post is not None:
                 return HeadExtras(
                     (Alternate(AP_MEDIA_TYPE, self.urls.post(post.uid)),),

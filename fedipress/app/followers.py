@@ -19,8 +19,9 @@ class Answer:
 
 
 async def answer_follower(federation: Federation, actor: str, accept: bool) -> Answer:
-    """Accept or Reject `actor`'s follow (a Reject also ends an accepted follow, spec §3.4):
-    update the store and queue the reply in one transaction, then try to send it now."""
+    """Accept or Reject `actor`'s follow (a Reject also ends an accepted follow,
+    FEDERATION.md §3.4): update the store and queue the reply in one transaction, then try to send
+    it now."""
     store, urls, now = federation.store, federation.urls, federation.now()
     with store.transaction():
         follower = store.get_follower(actor)

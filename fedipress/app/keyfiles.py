@@ -51,7 +51,7 @@ def generate_keys(
         raise FedipressError(
             f"a key already exists at '{existing[0]}'",
             hint="a new key makes followers' servers treat the blog as a new identity "
-            "(interop spec §4.6); use --force only if you mean it",
+            "(FEDERATION.md §4.6); use --force only if you mean it",
         )
     private_key_note(site_dir, paths.private)  # refuses a place git would commit
     key = generate_private_key(bits)

@@ -73,7 +73,7 @@ class Federation:
         )
 
     def _follower_gone(self, inbox: str) -> None:
-        """A 410 from a follower's personal inbox: that account is gone (spec §6.1). Called
+        """A 410 from a follower's personal inbox: that account is gone (FEDERATION.md §6.1). Called
         in the sender's store transaction. A shared inbox's 410 speaks for no one account,
         and matches no follower's personal inbox."""
         self.store.remove_followers_with_inbox(inbox)

@@ -213,7 +213,7 @@ def followers_reject(site: Path, actor: str) -> None:
 @site_argument
 @handle_errors
 def followers_remove(site: Path, actor: str) -> None:
-    """Remove a follower: they get a Reject, which ends the follow on Mastodon (spec §3.4)."""
+    """Remove a follower: they get a Reject, which ends the follow on Mastodon."""
     click.echo(_answer(site, actor, accept=False, remove=True))
 
 

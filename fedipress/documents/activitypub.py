@@ -1,7 +1,7 @@
 """ActivityPub documents of the blog: actor, post objects, activities and collections.
 
 Pure: dicts out, ready for json.dumps; no file, network or clock access (times are
-parameters). "§" points into docs/interop-spec.md, the acceptance bar for every field here.
+parameters). "§" points into FEDERATION.md, the acceptance bar for every field here.
 """
 
 from __future__ import annotations
@@ -21,11 +21,11 @@ from fedipress.documents.post import Post
 from fedipress.documents.urls import Urls, require_fediverse, to_uri
 
 OUTBOX_PAGE_SIZE = 20
-# Mastodon keeps at most four attachments (status.rb MEDIA_ATTACHMENTS_LIMIT, §5.4).
+# Mastodon keeps at most four attachments (status.rb MEDIA_ATTACHMENTS_LIMIT, FEDERATION.md §5.4).
 MAX_ATTACHMENTS = 4
 
-# The actor context is Mastodon's own (actor_serializer.rb, §2.3): the AS URL, two context
-# URLs that Fedify preloads, and Mastodon's term definitions copied verbatim from
+# The actor context is Mastodon's own (actor_serializer.rb, FEDERATION.md §2.3): the AS URL, two
+# context URLs that Fedify preloads, and Mastodon's term definitions copied verbatim from
 # context_helper.rb. Mastodon only checks for the AS URL, but Fedify-based servers (Ghost,
 # Hollo) expand JSON-LD and silently drop terms that the context does not define.
 _MASTODON_TERMS: JSONObject = {
@@ -52,11 +52,11 @@ _ACTOR_CONTEXT: list[object] = [
     "https://purl.archive.org/socialweb/webfinger",
     _MASTODON_TERMS,
 ]
-# Posts use two terms outside the AS vocabulary (§5.11).
+# Posts use two terms outside the AS vocabulary (FEDERATION.md §5.11).
 _POST_CONTEXT: list[object] = [AS_CONTEXT, {"sensitive": "as:sensitive", "Hashtag": "as:Hashtag"}]
 
 # A fixed table, not `mimetypes`, which reads /etc/mime.types and differs between machines.
-# These are the image types Mastodon stores (media_attachment.rb, §5.4); any other
+# These are the image types Mastodon stores (media_attachment.rb, FEDERATION.md §5.4); any other
 # `mediaType` becomes an unusable "unknown" attachment that still takes one of four slots.
 _IMAGE_TYPES = {
     ".jpg": "image/jpeg",
@@ -132,7 +132,7 @@ def build_actor(
     avatar_url: str | None,
     header_url: str | None,
 ) -> JSONObject:
-    """The actor document served at `Urls.actor()` (§2.2, §2.5).
+    """The actor document served at `Urls.actor()` (FEDERATION.md §2.2, §2.5).
 
     `avatar_url` and `header_url` may be site paths; empty or None leaves them out.
     Raises ValueError when the config has no `fediverse` section.
@@ -146,11 +146,12 @@ def build_actor(
         "type": fedi.actor_type,
         "preferredUsername": fedi.username,
         # FEP-2c59: the plain form is the SHOULD; Mastodon 4.6+ webfingers it directly
-        # instead of guessing preferredUsername@host (process_account_service.rb, §1.3).
+        # instead of guessing preferredUsername@host (process_account_service.rb,
+        # FEDERATION.md §1.3).
         "webfinger": urls.handle(),
         "name": fedi.display_name or config.title,
         "summary": summary_html,
-        # Mastodon drops a profile `url` on another host than the id (§2.2).
+        # Mastodon drops a profile `url` on another host than the id (FEDERATION.md §2.2).
         "url": urls.home(),
         "published": _iso(published),
         "inbox": urls.inbox(),
@@ -163,7 +164,8 @@ def build_actor(
         # Both default to false on Mastodon when absent (FEP-5feb), so always say them.
         "discoverable": fedi.discoverable,
         "indexable": fedi.indexable,
-        # Lets Mastodon 4.3+ credit this actor on link cards of the blog's own pages (§5.9).
+        # Lets Mastodon 4.3+ credit this actor on link cards of the blog's own pages
+        # (FEDERATION.md §5.9).
         "attributionDomains": list(fedi.attribution_domains)
         or [urlsplit(config.base_url).hostname or config.host],
         "alsoKnownAs": list(fedi.also_known_as),
@@ -190,8 +192,8 @@ def _image(url: str) -> JSONObject:
 
 
 def _property_value(field: ProfileField) -> JSONObject:
-    # Mastodon reads `value` as HTML (§2.2). A URL becomes a link in the markup Mastodon
-    # writes for its own profile fields (rel="me …", text without the scheme), so it looks
+    # Mastodon reads `value` as HTML (FEDERATION.md §2.2). A URL becomes a link in the markup
+    # Mastodon writes for its own profile fields (rel="me …", text without the scheme), so it looks
     # native; plain text is escaped so that it stays text.
     value = field.value.strip()
     if _URL_VALUE.fullmatch(value):
@@ -209,11 +211,11 @@ def _property_value(field: ProfileField) -> JSONObject:
 
 
 def build_object(config: Config, post: Post, *, version: str | None = None) -> JSONObject:
-    """The Note or Article served at `Urls.post(post.uid)` (§5.3, §5.4).
+    """The Note or Article served at `Urls.post(post.uid)` (FEDERATION.md §5.3, §5.4).
 
     Pass `version` when the object is built for an Update: it then must carry `updated`,
-    since Mastodon ignores an edit without a newer `updated` (§5.5). Raises ValueError for
-    that, for a post without a date, and when the config has no `fediverse` section.
+    since Mastodon ignores an edit without a newer `updated` (FEDERATION.md §5.5). Raises ValueError
+    for that, for a post without a date, and when the config has no `fediverse` section.
     """
     fedi = require_fediverse(config)
     if post.date is None:
@@ -230,11 +232,11 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
     body = _HREF_SRC.sub(lambda m: m[1] + urljoin(page, m[2]) + m[3], post.content)
     if kind == "Article":
         # Mastodon shows only name + summary + url for an Article and ignores `content`;
-        # Misskey and Fedify apps render `content`, so it is the full post (§5.3).
+        # Misskey and Fedify apps render `content`, so it is the full post (FEDERATION.md §5.3).
         content = body + _hashtag_paragraph(hashtags)
     else:
         # Mastodon renders a Note's `content`: a title line, the post, and a permalink
-        # that people can follow to the page (§5.3 recommendation).
+        # that people can follow to the page (FEDERATION.md §5.3 recommendation).
         link = html.escape(page)
         content = (
             f"<p><strong>{html.escape(post.title, quote=False)}</strong></p>"
@@ -250,7 +252,7 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         "id": object_id,
         "type": kind,
         "attributedTo": urls.actor(),
-        # Public, as Mastodon addresses its own public posts (tag_manager.rb, §5.2).
+        # Public, as Mastodon addresses its own public posts (tag_manager.rb, FEDERATION.md §5.2).
         "to": [PUBLIC],
         "cc": [urls.followers()],
         "published": _iso(post.date),
@@ -259,7 +261,7 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         obj["updated"] = _iso(post.updated)
     if kind == "Article":
         obj["name"] = post.title
-        # Misskey shows an Article's summary as a CW over the content (§5.3), so a CW
+        # Misskey shows an Article's summary as a CW over the content (FEDERATION.md §5.3), so a CW
         # takes the place of the excerpt rather than being lost.
         obj["summary"] = post.content_warning or post.description
     elif post.content_warning:
@@ -268,11 +270,11 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         "url": page,
         "sensitive": sensitive,
         "content": content,
-        # Mastodon takes the post language from the first contentMap key (§5.4).
+        # Mastodon takes the post language from the first contentMap key (FEDERATION.md §5.4).
         "contentMap": {config.language: content},
         "tag": [{"type": "Hashtag", "name": f"#{name}", "href": href} for name, href in hashtags],
         # An Article is link-first: media would suppress Mastodon's preview card and its
-        # "More from" byline (fetch_link_card_service.rb, §5.9, §5.11).
+        # "More from" byline (fetch_link_card_service.rb, FEDERATION.md §5.9, §5.11).
         "attachment": [] if kind == "Article" else _attachments(post, page),
         "replies": urls.replies(post.uid),
     }
@@ -281,7 +283,8 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
 
 def _hashtags(urls: Urls, post: Post) -> list[tuple[str, str]]:
     """(name, href) pairs. Mastodon strips non-word characters from a hashtag name and
-    rejects one without a letter, such as #2026 (tag.rb, hashtag_normalizer.rb, §5.4)."""
+    rejects one without a letter, such as #2026 (tag.rb, hashtag_normalizer.rb,
+    FEDERATION.md §5.4)."""
     result: dict[str, tuple[str, str]] = {}
     for tag in post.tags:
         name = _NOT_HASHTAG_CHAR.sub("", tag.name)
@@ -301,7 +304,8 @@ def _hashtag_paragraph(hashtags: Sequence[tuple[str, str]]) -> str:
 
 
 def _attachments(post: Post, page: str) -> list[JSONObject]:
-    # Mastodon strips inline <img>, so images reach followers only as attachments (§5.4).
+    # Mastodon strips inline <img>, so images reach followers only as attachments
+    # (FEDERATION.md §5.4).
     sources = ([(post.image, post.image_alt)] if post.image else []) + list(post.images)
     result: dict[str, JSONObject] = {}
     for src, alt in sources:
@@ -318,7 +322,8 @@ def _attachments(post: Post, page: str) -> list[JSONObject]:
 
 
 def build_create(config: Config, obj: Mapping[str, object]) -> JSONObject:
-    """Create embedding the full object: Mastodon refetches a bare URI, we save it (§5.1)."""
+    """Create embedding the full object: Mastodon refetches a bare URI, we save it
+    (FEDERATION.md §5.1)."""
     urls = Urls(config)
     return {
         "@context": copy.deepcopy(obj.get("@context", _POST_CONTEXT)),
@@ -333,7 +338,7 @@ def build_create(config: Config, obj: Mapping[str, object]) -> JSONObject:
 
 
 def build_update(config: Config, obj: Mapping[str, object], version: str) -> JSONObject:
-    """Update embedding the new object, which Mastodon applies as-is (§5.5).
+    """Update embedding the new object, which Mastodon applies as-is (FEDERATION.md §5.5).
 
     The caller makes `updated` strictly newer than the last one sent; an object without
     `updated` raises ValueError, since Mastodon would keep the old text.
@@ -353,7 +358,7 @@ def build_update(config: Config, obj: Mapping[str, object], version: str) -> JSO
 
 
 def build_tombstone(object_id: str, former_type: str, deleted: datetime) -> JSONObject:
-    """The document left at a removed object id: the id is never reused (§5.6)."""
+    """The document left at a removed object id: the id is never reused (FEDERATION.md §5.6)."""
     return {
         "@context": AS_CONTEXT,
         "id": object_id,
@@ -379,9 +384,9 @@ def build_delete(config: Config, object_id: str, former_type: str, deleted: date
 
 
 def build_move(config: Config, target: str, number: int) -> JSONObject:
-    """Move the followers to `target`, whose `alsoKnownAs` must list our actor (§8.3).
+    """Move the followers to `target`, whose `alsoKnownAs` must list our actor (FEDERATION.md §8.3).
 
-    Mastodon accepts only the push form, `object == actor` (move.rb, §8.1).
+    Mastodon accepts only the push form, `object == actor` (move.rb, FEDERATION.md §8.1).
     """
     urls = Urls(config)
     if not target.startswith(("https://", "http://")) or target == urls.actor():
@@ -399,7 +404,8 @@ def build_move(config: Config, target: str, number: int) -> JSONObject:
 
 def build_update_actor(config: Config, actor: Mapping[str, object]) -> JSONObject:
     """Update(actor) after a profile change; the id holds a hash of the new actor, so each
-    distinct profile gets its own activity id (some servers drop a repeated id, §5.11)."""
+    distinct profile gets its own activity id (some servers drop a repeated id,
+    FEDERATION.md §5.11)."""
     urls = Urls(config)
     if actor.get("id") != urls.actor():
         raise ValueError(f"not this site's actor: {actor.get('id')!r}")
@@ -441,8 +447,8 @@ def build_outbox(
 
 
 def build_outbox_collection(config: Config, total: int, pages: int) -> JSONObject:
-    """The outbox itself. Mastodon reads only its `totalItems` (§2.2). An empty outbox has
-    inline empty `orderedItems` and no `first`: a complete collection needs no page file, and
+    """The outbox itself. Mastodon reads only its `totalItems` (FEDERATION.md §2.2). An empty outbox
+    has inline empty `orderedItems` and no `first`: a complete collection needs no page file, and
     there is no link that could point at a page that does not exist."""
     urls = Urls(config)
     outbox: JSONObject = {
@@ -481,7 +487,8 @@ def build_outbox_page(
 
 def build_featured(config: Config, object_ids: Sequence[str]) -> JSONObject:
     """Pinned posts as URI strings inline: Mastodon reads page 1 only and skips embedded
-    Articles, but fetches Article URIs (fetch_featured_collection_service.rb, §2.2)."""
+    Articles, but fetches Article URIs (fetch_featured_collection_service.rb,
+    FEDERATION.md §2.2)."""
     urls = Urls(config)
     return {
         "@context": AS_CONTEXT,
@@ -494,7 +501,7 @@ def build_featured(config: Config, object_ids: Sequence[str]) -> JSONObject:
 
 def build_followers(config: Config, total: int | None) -> JSONObject:
     """The follower count only. Without `first` Mastodon shows the list as hidden, which
-    keeps followers private (§2.5); without `total` the count is left out too."""
+    keeps followers private (FEDERATION.md §2.5); without `total` the count is left out too."""
     followers: JSONObject = {
         "@context": AS_CONTEXT,
         "id": Urls(config).followers(),
@@ -512,7 +519,7 @@ def build_following(config: Config) -> JSONObject:
 
 def build_replies(config: Config, object_id: str) -> JSONObject:
     """The replies collection of a post; the blog does not collect replies, so it is empty.
-    Mastodon may fetch it to fill threads (§5.4 `replies`)."""
+    Mastodon may fetch it to fill threads (FEDERATION.md §5.4 `replies`)."""
     urls = Urls(config)
     return _empty_collection(urls.replies(urls.uid_of(object_id)))
 

@@ -11,7 +11,7 @@ AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 
 # Mastodon ignores documents served with any other type, `application/json` included
-# (json_ld_helper.rb `valid_activitypub_content_type?`, since 4.2.7; §2.1 item 2).
+# (json_ld_helper.rb `valid_activitypub_content_type?`, since 4.2.7; FEDERATION.md §2.1 item 2).
 AP_MEDIA_TYPE = "application/activity+json"
 LD_MEDIA_TYPE = f'application/ld+json; profile="{AS_CONTEXT}"'
 # What a GET for an ActivityPub document asks for (Mastodon sends the same pair).

@@ -1,7 +1,8 @@
 """NodeInfo 2.1 / 2.0 documents and the content types the host rules serve them with.
 
 Pure: no I/O. Mastodon does not read NodeInfo, but Misskey does for instance metadata
-(FetchInstanceMetadataService.ts), and FEP-f1d5 says fediverse software SHOULD serve it (§9).
+(FetchInstanceMetadataService.ts), and FEP-f1d5 says fediverse software SHOULD serve it
+(FEDERATION.md §9).
 """
 
 from __future__ import annotations

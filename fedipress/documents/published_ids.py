@@ -1,6 +1,6 @@
 """The committed record of every ActivityPub object id the site ever published.
 
-Ids are forever (interop spec §5.5, §5.6, §10.9): Mastodon deletes its copy of a post whose
+Ids are forever (FEDERATION.md §5.5, §5.6, §10.9): Mastodon deletes its copy of a post whose
 id answers 404, and refuses a new post at a deleted id. The record lets a build notice an id
 that disappeared (a post deleted or renamed), serve a Tombstone there instead of a 404, and
 warn. It lives beside fedipress.yaml as `published-ids.json` and belongs in git.

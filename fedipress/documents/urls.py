@@ -1,7 +1,7 @@
 """Where every federation document lives: absolute URLs and output file paths. Pure: no I/O.
 
 Every id is an extensionless file that a static host serves with 200 and no redirect
-(interop-spec §10 item 2), so no id may also be a directory holding another id: outbox pages
+(FEDERATION.md §10 item 2), so no id may also be a directory holding another id: outbox pages
 live in `ap/outbox-pages/`, not under `ap/outbox/`, and a post uid's '/' becomes '~'.
 """
 
@@ -16,7 +16,7 @@ from fedipress.config import Config, FediverseConfig
 # Characters left alone when an IRI becomes a URI: RFC 3986 reserved and unreserved ones and
 # '%' (already-escaped bytes). Everything else, such as non-ASCII letters in a slug, is
 # percent-encoded, because Mastodon compares a fetched `id` with the requested URL as
-# strings (§2.1 item 3) and requests go out percent-encoded.
+# strings (FEDERATION.md §2.1 item 3) and requests go out percent-encoded.
 _URI_SAFE = ":/?#[]@!$&'()*+,;=%~-._"
 _VERSION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
@@ -68,7 +68,7 @@ class Urls:
         return self.absolute("/")
 
     def handle(self) -> str:
-        """'user@host': the WebFinger address, on the host of the actor id (§1.3)."""
+        """'user@host': the WebFinger address, on the host of the actor id (FEDERATION.md §1.3)."""
         return f"{require_fediverse(self.config).username}@{self.config.host}"
 
     def actor(self) -> str:
@@ -76,7 +76,7 @@ class Urls:
 
     def key_id(self) -> str:
         # A fragment of the actor id: Mastodon then uses the embedded key without a second
-        # fetch (process_account_service.rb `legacy_public_keys`, §2.4).
+        # fetch (process_account_service.rb `legacy_public_keys`, FEDERATION.md §2.4).
         return self.actor() + "#main-key"
 
     def inbox(self) -> str:
@@ -85,7 +85,8 @@ class Urls:
         return self.absolute(inbox) if inbox.startswith("/") else to_uri(inbox)
 
     def shared_inbox(self) -> str:
-        # One actor, so one inbox: Mastodon delivers Create/Update/Delete to sharedInbox (§2.2).
+        # One actor, so one inbox: Mastodon delivers Create/Update/Delete to sharedInbox
+        # (FEDERATION.md §2.2).
         return self.inbox()
 
     def outbox(self) -> str:
@@ -106,7 +107,8 @@ class Urls:
         return self.absolute("/ap/featured")
 
     def post(self, uid: str) -> str:
-        """The object id of a post: stable for as long as the post's `uid` is (§5.5)."""
+        """The object id of a post: stable for as long as the post's `uid` is
+        (FEDERATION.md §5.5)."""
         return self.absolute(f"/ap/posts/{_encode_uid(uid)}")
 
     def replies(self, uid: str) -> str:
@@ -128,7 +130,7 @@ class Urls:
 
     def update(self, object_id: str, version: str) -> str:
         # One id per edit: Fedify warns that some servers drop an activity id seen before
-        # (fedify docs/manual/send.md, §5.11). `version` is a short content hash.
+        # (fedify docs/manual/send.md, FEDERATION.md §5.11). `version` is a short content hash.
         return f"{object_id}#update-{_check_version(version)}"
 
     def delete(self, object_id: str) -> str:

@@ -10,26 +10,27 @@ from fedipress.config import Config
 from fedipress.documents.media import AP_MEDIA_TYPE, JSONObject
 from fedipress.documents.urls import Urls
 
-# RFC 7033 §10.2. Mastodon accepts any JSON (webfinger.rb has no type check, §1.1), but
-# other software may check, and a static file needs an explicit header rule anyway.
+# RFC 7033 §10.2. Mastodon accepts any JSON (webfinger.rb has no type check, FEDERATION.md §1.1),
+# but other software may check, and a static file needs an explicit header rule anyway.
 PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
 
 ResourceKind = Literal["acct", "url"]
 
 
 def build_jrd(config: Config) -> JSONObject:
-    """The JRD served at `/.well-known/webfinger`, whatever the `resource` query (§1.5, §1.6).
+    """The JRD served at `/.well-known/webfinger`, whatever the `resource` query
+    (FEDERATION.md §1.5, §1.6).
 
     No OStatus `subscribe` template: it lets a server's local users follow someone from a
-    remote page, and a single-actor blog has no local users to follow with (§1.2). Mastodon
-    reads only `subject` and the `self` link (webfinger.rb `validate_response!`).
+    remote page, and a single-actor blog has no local users to follow with (FEDERATION.md §1.2).
+    Mastodon reads only `subject` and the `self` link (webfinger.rb `validate_response!`).
     Raises ValueError when the config has no `fediverse` section.
     """
     urls = Urls(config)
     return {
         # Mastodon confirms the handle against this subject, then webfingers the
         # preferredUsername@actor-host handle again and needs `self` == actor id byte for
-        # byte (process_account_service.rb `check_webfinger!`, §1.3).
+        # byte (process_account_service.rb `check_webfinger!`, FEDERATION.md §1.3).
         "subject": f"acct:{urls.handle()}",
         "aliases": [urls.actor(), urls.home()],
         "links": [
@@ -92,7 +93,8 @@ def _url_key(url: str) -> str:
 def render_host_meta(config: Config) -> str:
     """The XRD at `/.well-known/host-meta`, the format of Mastodon's host_meta/show.xml.ruby.
 
-    Mastodon reads its `lrdd` template only when WebFinger answers 404 (webfinger.rb, §9).
+    Mastodon reads its `lrdd` template only when WebFinger answers 404 (webfinger.rb,
+    FEDERATION.md §9).
     """
     template = quoteattr(Urls(config).webfinger() + "?resource={uri}")
     return (

@@ -1,4 +1,4 @@
-"""What the inbox does with a verified activity (interop spec §3, §7, §8). No HTTP types.
+"""What the inbox does with a verified activity (FEDERATION.md §3, §7, §8). No HTTP types.
 
 Each activity is handled in two steps: `prepare` does the network work it needs (fetching
 a new follower's actor, a Move's target) outside any transaction, then `apply` makes every
@@ -38,7 +38,7 @@ from fedipress.federation.store.base import (
 log = logging.getLogger("fedipress.inbox")
 ACTOR_TYPES = frozenset({"Person", "Service", "Application", "Organization", "Group"})
 
-# Mastodon's allow-list for remote HTML (sanitize_config.rb MASTODON_STRICT, spec §5.4).
+# Mastodon's allow-list for remote HTML (sanitize_config.rb MASTODON_STRICT, FEDERATION.md §5.4).
 _TAGS = {
     "p",
     "br",
@@ -134,7 +134,7 @@ def _same_host(a: str, b: str) -> bool:
 
 def check_shape(activity: JSONObject) -> str | None:
     """Why an activity is malformed, or None: id, type and actor are needed, and the
-    ActivityStreams context (Mastodon drops activities without it, spec §4.3). Every field
+    ActivityStreams context (Mastodon drops activities without it, FEDERATION.md §4.3). Every field
     a handler reads must have the type it expects, and every id or URL in them must parse
     and fit MAX_ID_LENGTH, so that no handler meets a value it cannot store or compare."""
     context = activity.get("@context")
@@ -273,7 +273,7 @@ def accept_id(actor_id: str, follow_id: str) -> str:
 
 def build_accept(our_actor: str, follow: JSONObject, kind: str = "Accept") -> JSONObject:
     """Accept (or Reject) embedding the Follow unchanged, id included: Mastodon matches it by
-    id, Misskey by `object.actor` (spec §3.2)."""
+    id, Misskey by `object.actor` (FEDERATION.md §3.2)."""
     follower = _id(follow.get("actor"))
     return {
         "@context": AS_CONTEXT,
@@ -397,7 +397,7 @@ class InboxHandler:
             "pending" if self.settings.manually_approves_followers else "accepted"
         )
         if known is not None and known.state == "accepted":
-            state = "accepted"  # a repeat Follow re-accepts (Mastodon does, spec §3.3)
+            state = "accepted"  # a repeat Follow re-accepts (Mastodon does, FEDERATION.md §3.3)
         self.store.upsert_follower(
             Follower(
                 actor,
@@ -425,7 +425,7 @@ class InboxHandler:
         if inner_type is not None and _id(inner.get("actor")) not in (None, actor):  # type: ignore[union-attr]
             return Outcome(202, "Undo of someone else's activity ignored")
         if inner_type == "Follow" and _id(inner.get("object")) not in (None, self.actor):  # type: ignore[union-attr]
-            # Mastodon keys the Undo on the inner Follow's object too (undo.rb, spec §3.4).
+            # Mastodon keys the Undo on the inner Follow's object too (undo.rb, FEDERATION.md §3.4).
             return Outcome(202, "Undo of a Follow of someone else ignored")
         follower = self.store.get_follower(actor)
         is_follow = inner_type == "Follow" or (
@@ -454,14 +454,14 @@ class InboxHandler:
 
     def _on_block(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
         if _id(activity.get("object")) == self.actor:
-            self.store.remove_follower(actor)  # stop delivering to them (spec §7)
+            self.store.remove_follower(actor)  # stop delivering to them (FEDERATION.md §7)
             return Outcome(202, "blocked by a follower: removed")
         return Outcome(202, "Block ignored")
 
     def _on_delete(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
         target = _id(activity.get("object"))
         if target == actor:
-            # An account deleted: forget it without fetching anything (spec §4.4).
+            # An account deleted: forget it without fetching anything (FEDERATION.md §4.4).
             self.store.remove_follower(actor)
             self.store.remove_actor_interactions(actor)
             return Outcome(202, "actor deleted")
@@ -537,7 +537,7 @@ class InboxHandler:
         if target is None:
             return Outcome(202, "Move target unreachable; ignored")
         if actor not in prepared.aliases:  # type: ignore[union-attr]
-            # Mastodon requires the target to list the old account (move.rb, spec §8.1).
+            # Mastodon requires the target to list the old account (move.rb, FEDERATION.md §8.1).
             return Outcome(202, "Move target does not list the old account; ignored")
         self.store.remove_follower(actor)
         self.store.upsert_follower(

@@ -1,4 +1,5 @@
-"""draft-cavage-http-signatures-12: what Mastodon, GoToSocial and most servers send (spec §4).
+"""draft-cavage-http-signatures-12: what Mastodon, GoToSocial and most servers send
+(FEDERATION.md §4).
 
 Pure: signs with a given key and clock; `prepare_cavage` parses and pre-checks an inbound
 signature without touching any key.
@@ -47,7 +48,8 @@ def sign_request(
 
     Adds Date, Host, and for a POST (or any body) Digest and a default Content-Type. Signs
     `(request-target) host date digest content-type` with a body, `(request-target) host date`
-    without: what Mastodon signs itself; it requires `host` on GET and `digest` on POST (§4.1).
+    without: what Mastodon signs itself; it requires `host` on GET and `digest` on POST
+    (FEDERATION.md §4.1).
     """
     out = dict(headers)
     put_header(out, "Host", authority_of(url))
@@ -136,7 +138,7 @@ def prepare_cavage(
     targets = [path_and_query]
     if "?" in path_and_query:
         # Mastodon ≥4.3 signs the query, older senders do not; Mastodon and GoToSocial accept
-        # both (spec §4.1, §11), so do we.
+        # both (FEDERATION.md §4.1, §11), so do we.
         targets.append(path_and_query.split("?", 1)[0])
     messages = []
     for target in targets:
@@ -160,7 +162,8 @@ def prepare_cavage(
 def _parse_params(raw: str) -> dict[str, str] | str:
     """keyId="…",algorithm="…",… into lower-case names; a str is why it is refused."""
     text = raw.strip()
-    # Some senders repeat the auth scheme inside the header; Mastodon tolerates it (§4.3).
+    # Some senders repeat the auth scheme inside the header; Mastodon tolerates it
+    # (FEDERATION.md §4.3).
     if text[:10].lower() == "signature ":
         text = text[10:].lstrip()
     params: dict[str, str] = {}

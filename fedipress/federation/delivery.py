@@ -3,7 +3,7 @@
 At least once, never lost: a worker claims rows with a lease, signs and POSTs each one, and
 records the outcome; a worker that dies leaves leases that expire, and the rows are sent
 again. Receivers de-duplicate by the activity id, which never changes between attempts.
-Response handling mirrors Mastodon's (spec §6.1): 2xx done; 410 from a follower's inbox
+Response handling mirrors Mastodon's (FEDERATION.md §6.1): 2xx done; 410 from a follower's inbox
 removes the follower; other 4xx but 401/408/429 are permanent; the rest is retried with
 exponential backoff and jitter for about three days, honouring Retry-After.
 
@@ -63,7 +63,7 @@ def host_of(url: str) -> str:
 class RetryPolicy:
     """When to try again. Attempt n (1-based) waits base * factor**(n-1), capped, with up to
     `jitter` of it added at random; about three days in all before giving up, like
-    Mastodon's sixteen Sidekiq retries (spec §6.2)."""
+    Mastodon's sixteen Sidekiq retries (FEDERATION.md §6.2)."""
 
     base: timedelta = timedelta(seconds=30)
     factor: float = 2.5
@@ -172,7 +172,7 @@ class Sender:
     retention: Retention = field(default_factory=Retention)
     on_gone: Callable[[str], None] | None = None  # called with an inbox that answered 410
     # A host failing on this many distinct days is skipped but for a probe now and then, and
-    # is back as soon as one delivery succeeds (Mastodon's UnavailableDomain, spec §6.2).
+    # is back as soon as one delivery succeeds (Mastodon's UnavailableDomain, FEDERATION.md §6.2).
     unavailable_after_days: int = 7
     probe_interval: timedelta = timedelta(hours=6)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)

@@ -1,8 +1,8 @@
 """The one path for remote GETs.
 
 `Fetcher.fetch_json` signs each GET (GoToSocial and Mastodon secure mode refuse unsigned
-ones, spec §2.4), follows redirects by hand so each hop is checked by the SSRF guard
-(federation/ssrf.py) and re-signed, and limits time and size (spec §6.1). `make_client`
+ones, FEDERATION.md §2.4), follows redirects by hand so each hop is checked by the SSRF guard
+(federation/ssrf.py) and re-signed, and limits time and size (FEDERATION.md §6.1). `make_client`
 gives every outbound client the guarded transport; POST deliveries use the same guard.
 """
 

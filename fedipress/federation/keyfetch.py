@@ -38,7 +38,7 @@ class StoredKey(Protocol):
 
 class KeyCache(Protocol):
     """A persistent key cache (the store implements it) so that keys outlive the process:
-    a follower's Delete(actor) can then be verified after its actor is gone (spec §4.4)."""
+    a follower's Delete(actor) can then be verified after its actor is gone (FEDERATION.md §4.4)."""
 
     def get_key(self, key_id: str) -> StoredKey | None: ...
     def put_key(self, key: RemoteKey, now: datetime) -> None: ...

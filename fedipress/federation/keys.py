@@ -104,5 +104,6 @@ def private_pem(private_key: RSAPrivateKey) -> str:
 
 
 def key_id_for(actor_id: str) -> str:
-    """`<actor id>#main-key`: Mastodon then takes the key embedded in the actor (spec §2.4)."""
+    """`<actor id>#main-key`: Mastodon then takes the key embedded in the actor
+    (FEDERATION.md §2.4)."""
     return f"{actor_id}#main-key"

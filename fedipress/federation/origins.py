@@ -27,8 +27,8 @@ _PLAIN_SEGMENT = re.compile(r"[A-Za-z0-9_~-][A-Za-z0-9._~-]*")
 
 
 def normalize_url(url: str) -> str | None:
-    """An http(s) URL in RFC 3986 normal form (§6.2.2-6.2.3), without its fragment: scheme
-    and host in lower case, no default port, unreserved characters decoded and other escapes
+    """An http(s) URL in RFC 3986 normal form (RFC 3986 §6.2.2-6.2.3), without its fragment:
+    scheme and host in lower case, no default port, unreserved characters decoded and other escapes
     in upper case, dot segments removed (what httpx sends, and what a server that decodes
     `%2e` would see), empty path as "/". None for anything else, credentials included. Pure."""
     try:

@@ -1,5 +1,5 @@
 """What to send when the site changes: Create for new posts, Update for changed ones, Delete
-for removed ones (interop spec §5.1-5.7). Pure: the caller loads the published objects and
+for removed ones (FEDERATION.md §5.1-5.7). Pure: the caller loads the published objects and
 the store's record, and queues what this returns.
 
 Activity ids are derived from the object and its version, so a repeated or retried publish
@@ -76,7 +76,7 @@ def edit_time(
     object_updated: datetime | None, last_sent: datetime | None, now: datetime
 ) -> datetime:
     """The `updated` an Update carries: strictly newer than what followers have, or Mastodon
-    keeps the old text (spec §5.5). The post's own `updated` when it is newer, else now."""
+    keeps the old text (FEDERATION.md §5.5). The post's own `updated` when it is newer, else now."""
     floor = (last_sent or datetime.min.replace(tzinfo=now.tzinfo)) + timedelta(seconds=1)
     for candidate in (object_updated, now.replace(microsecond=0)):
         if candidate is not None and candidate >= floor:

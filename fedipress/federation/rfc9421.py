@@ -1,5 +1,5 @@
 """RFC 9421 HTTP Message Signatures, the `rsa-v1_5-sha256` subset Mastodon 4.5+ and Fedify
-use (spec §4.5): `Signature-Input` / `Signature` with one label.
+use (FEDERATION.md §4.5): `Signature-Input` / `Signature` with one label.
 
 Pure: signs with a given key and clock; `prepare_rfc9421` parses and pre-checks an inbound
 signature without touching any key.
@@ -56,7 +56,8 @@ def sign_request_rfc9421(
     """Sign with RFC 9421 `rsa-v1_5-sha256`, covering what Fedify covers.
 
     `@method @target-uri @authority`, plus `content-digest` (sha-256) for a POST or any body.
-    We send cavage by default (spec §4.5); this serves tests and peers that ask for RFC 9421.
+    We send cavage by default (FEDERATION.md §4.5); this serves tests and peers that ask for
+    RFC 9421.
     """
     out = dict(headers)
     components = ["@method", "@target-uri", "@authority"]

@@ -28,7 +28,8 @@ HeadersInput = Mapping[str, str] | Iterable[tuple[str | bytes, str | bytes]]
 Scheme = Literal["cavage", "rfc9421"]
 
 # Mastodon's window (app/lib/signed_request.rb): a signature without `expires` lasts 5 minutes,
-# `expires` may stretch it to 12 hours, and 1 hour of clock skew is allowed either way (§4.2).
+# `expires` may stretch it to 12 hours, and 1 hour of clock skew is allowed either way
+# (FEDERATION.md §4.2).
 CLOCK_SKEW = timedelta(hours=1)
 DEFAULT_EXPIRY = timedelta(minutes=5)
 MAX_EXPIRY = timedelta(hours=12)
@@ -116,7 +117,7 @@ def content_digest_problem(header: str | None, body: bytes) -> tuple[str, int] |
     try:
         members = parse_dictionary(header)
     except StructuredFieldError:
-        # Mastodon answers 400 to an unparsable Content-Digest (spec §4.3).
+        # Mastodon answers 400 to an unparsable Content-Digest (FEDERATION.md §4.3).
         return ("malformed Content-Digest header", 400)
     found = False
     for algorithm, member in members.items():

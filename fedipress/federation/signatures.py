@@ -56,7 +56,7 @@ class RemoteKey:
 
 @dataclass(frozen=True)
 class KeyGone:
-    """The key's actor answered 404 or 410: the account is deleted (spec §4.4).
+    """The key's actor answered 404 or 410: the account is deleted (FEDERATION.md §4.4).
 
     `url` is the URL that answered, after redirects: the inbox accepts a self-Delete only
     when that URL is the actor's own."""
@@ -79,7 +79,7 @@ KeyLookup = RemoteKey | KeyGone | KeyProblem | None
 
 
 class KeyFetcher(Protocol):
-    """Finds the public key for a key id; `refresh` skips caches (key rotation, spec §4.6).
+    """Finds the public key for a key id; `refresh` skips caches (key rotation, FEDERATION.md §4.6).
 
     None means "cannot tell right now", like a KeyProblem with `retry`: the inbox answers 503.
     """
@@ -95,7 +95,7 @@ class VerifyResult:
     it cannot parse, 503 when the key cannot be fetched now but may be later; it is 200 when
     `ok`. When the signer's actor is deleted, `reason` is "key gone", `gone_status` holds 404
     or 410 and `gone_url` the URL that answered, so the inbox can still accept that actor's
-    self-Delete (spec §4.4: accept on 410, not 404).
+    self-Delete (FEDERATION.md §4.4: accept on 410, not 404).
     `owner` is the actor the key belongs to; the inbox requires it to equal the activity actor.
     """
 
@@ -123,10 +123,10 @@ async def verify_request(
     """Verify an inbound request signed with draft-cavage or RFC 9421.
 
     `public_host` and `public_scheme` are what the sender addressed: proxies and serverless
-    platforms rewrite Host (spec §4.4), so the `host` a signature covers comes from them, as
-    does the RFC 9421 `@target-uri`. `body` must be the raw bytes received. When a fetched
+    platforms rewrite Host (FEDERATION.md §4.4), so the `host` a signature covers comes from them,
+    as does the RFC 9421 `@target-uri`. `body` must be the raw bytes received. When a fetched
     key fails, it is fetched once more with refresh=True and the signature retried: key
-    rotation without an Update (spec §4.3).
+    rotation without an Update (FEDERATION.md §4.3).
     """
     fields = normalize_headers(headers)
     fields["host"] = public_host

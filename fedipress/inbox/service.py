@@ -45,7 +45,7 @@ from fedipress.inbox.http import InboxRequest, InboxResponse
 from fedipress.inbox.webfinger import answer_webfinger
 
 log = logging.getLogger("fedipress.inbox")
-MAX_BODY = 1_000_000  # Mastodon's limit too (inboxes_controller.rb, spec §4.1)
+MAX_BODY = 1_000_000  # Mastodon's limit too (inboxes_controller.rb, FEDERATION.md §4.1)
 
 
 def _utcnow() -> datetime:
@@ -57,7 +57,7 @@ class InboxOptions:
     max_body: int = MAX_BODY
     deploy_secret: str = ""  # enables POST /ap/hooks/deploy (FEDIPRESS_DEPLOY_SECRET)
     # Accepted HTTP signature schemes (FEDIPRESS_SIGNATURE_SCHEMES). Refusing RFC 9421 makes
-    # Fedify and Mastodon 4.7 retry with draft-cavage (spec §4.5): handy to check both.
+    # Fedify and Mastodon 4.7 retry with draft-cavage (FEDERATION.md §4.5): handy to check both.
     signature_schemes: frozenset[str] = frozenset({"cavage", "rfc9421"})
     # Seconds to find a signer's key (FEDIPRESS_KEY_FETCH_TIMEOUT); then 503, retry later.
     key_fetch_timeout: float = 5.0
@@ -77,7 +77,7 @@ class InboxService:
         self.urls = federation.urls
         inbox = urlsplit(self.urls.inbox())
         # Proxies and serverless platforms rewrite Host and the path: verify signatures
-        # against what the sender addressed, the public inbox URL (spec §4.4).
+        # against what the sender addressed, the public inbox URL (FEDERATION.md §4.4).
         self.public_host = inbox.netloc
         self.public_scheme = inbox.scheme
         self.inbox_path = inbox.path
@@ -271,7 +271,7 @@ class InboxService:
         self, activity: dict[str, Any], gone: int | None, key_id: str, gone_url: str
     ) -> InboxResponse | None:
         """A deleted account's Delete of itself, whose key now answers 410: accept it without
-        a signature we could check; a 404 proves nothing (spec §4.4, the SWICG report).
+        a signature we could check; a 404 proves nothing (FEDERATION.md §4.4, the SWICG report).
         The gone key must be the actor's own (`actor#…` or GoToSocial's `actor/main-key`),
         and so must the URL that answered 410 after redirects, both compared in normal form:
         any other URL answering 410 (`actor/../other`, a redirect to another account) would

@@ -1,5 +1,5 @@
 """rel="me" links of the default theme's follow box: Mastodon verifies a profile field when
-the linked page links back with rel="me" (verify_link_service.rb, interop spec §2.2), so the
+the linked page links back with rel="me" (verify_link_service.rb, FEDERATION.md §2.2), so the
 blog's pages link to the actor's `url` and to the accounts named in the profile fields."""
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from fedipress.documents.media import AS_CONTEXT, PUBLIC
 from fedipress.documents.post import Post, Tag
 from fedipress.documents.urls import Urls
 
-# Spec §12 static checklist values.
+# FEDERATION.md §12 static checklist values.
 ACTOR_TYPES = {"Person", "Service", "Application", "Group", "Organization"}
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$")
 ONE_MB = 1024 * 1024
@@ -72,7 +72,8 @@ def make_post(**overrides: Any) -> Post:
 
 
 def served_at(document: dict[str, Any], url: str, urls: Urls) -> None:
-    """§12: the document's id is the URL it is served at, as a file of the site, < 1 MB."""
+    """FEDERATION.md §12: the document's id is the URL it is served at, as a file of the site,
+    < 1 MB."""
     assert document["id"] == url
     assert urls.output_path(url)
     assert AS_CONTEXT in (

@@ -819,7 +819,7 @@ def test_cached_key_fetcher__deadline_covers_the_whole_lookup(alice_key) -> None
 
 
 def test_key_from_document__bare_key_document() -> None:
-    # Mastodon's non-fragment key ids dereference to the key itself (spec §2.4).
+    # Mastodon's non-fragment key ids dereference to the key itself (FEDERATION.md §2.4).
     document = {
         "id": "https://a.example/keys/1",
         "type": "CryptographicKey",

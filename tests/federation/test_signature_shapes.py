@@ -1,4 +1,5 @@
-"""Inbound requests shaped as each server sends them (spec §4.4, §11), and known test vectors.
+"""Inbound requests shaped as each server sends them (FEDERATION.md §4.4, §11), and known test
+vectors.
 
 Header names, order, casing and signed sets are copied from each server's output. Real
 captures carry foreign keys, so each signature is made at run time with a test key, over a

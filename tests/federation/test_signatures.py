@@ -735,7 +735,7 @@ def test_verify_request__rfc9421_malformed_content_digest_is_400(alice_key, key_
 
 @pytest.mark.parametrize("status", [410, 404])
 def test_verify_request__key_gone(status, alice_key, key_table, now) -> None:
-    # Given: the signer's actor is deleted (Mastodon's Delete(actor) fan-out, spec §4.4)
+    # Given: the signer's actor is deleted (Mastodon's Delete(actor) fan-out, FEDERATION.md §4.4)
     key_table.keys[ALICE_KEY] = KeyGone(status)
 
     # When

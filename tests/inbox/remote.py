@@ -92,7 +92,7 @@ class RemoteServer:
         return f"{self.actor_id(name)}/inbox"
 
     def key_id(self, name: str) -> str:
-        # GoToSocial's key ids are `…/main-key` URLs serving a stub (spec §4.4).
+        # GoToSocial's key ids are `…/main-key` URLs serving a stub (FEDERATION.md §4.4).
         return self.actor_id(name) + ("/main-key" if name == "gts" else "#main-key")
 
     def actor(self, name: str, **changes: Any) -> dict[str, Any]:

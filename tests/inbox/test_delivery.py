@@ -130,7 +130,7 @@ def test_retry_policy__gives_up_after_about_three_days() -> None:
             break
         assert when > now
         now = when
-    # Then it is given up after about three days (Mastodon: ≈2.6 days, spec §6.2)
+    # Then it is given up after about three days (Mastodon: ≈2.6 days, FEDERATION.md §6.2)
     assert timedelta(days=3) <= now - NOW <= timedelta(days=3, hours=12)
     assert 10 <= attempts <= 20
     # And a delivery queued three days ago gets no further attempt

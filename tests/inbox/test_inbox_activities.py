@@ -1,4 +1,4 @@
-"""The inbox's handling of verified activities (interop spec §3, §4.4, §7, §8), end to end:
+"""The inbox's handling of verified activities (FEDERATION.md §3, §4.4, §7, §8), end to end:
 signed POSTs from the fake remote server, a real store, Accepts delivered back over HTTP."""
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ async def test_follow__stored_and_accept_sent_by_drain(inbox: Inbox) -> None:
     assert await inbox.verify_ours(accept) == f"{ACTOR}#main-key"
     document = accept.json()
     assert (document["type"], document["actor"]) == ("Accept", ACTOR)
-    assert document["object"] == follow  # embedded unchanged, same id (spec §3.2)
+    assert document["object"] == follow  # embedded unchanged, same id (FEDERATION.md §3.2)
     assert document["to"] == [inbox.remote.actor_id("alice")]
 
 
@@ -80,7 +80,7 @@ async def test_follow__background_sender_delivers_the_accept(inbox: Inbox) -> No
 async def test_follow__repeated_with_new_id_is_accepted_again(inbox: Inbox) -> None:
     # Given alice already follows the blog
     await inbox.followed_by("alice")
-    # When her server sends a new Follow (it lost state, spec §3.3)
+    # When her server sends a new Follow (it lost state, FEDERATION.md §3.3)
     again = inbox.follow()
     assert (await inbox.post(again)).status_code == 202
     # Then a fresh Accept of the new Follow goes out, and the stored Follow id is updated
@@ -157,7 +157,8 @@ async def test_undo_follow__of_a_follow_of_another_account_keeps_the_follower(
     inbox = sqlite_inbox
     # Given alice follows the blog
     await inbox.followed_by("alice")
-    # When she undoes a Follow of somebody else (Mastodon checks the inner object, spec §3.4)
+    # When she undoes a Follow of somebody else (Mastodon checks the inner object,
+    # FEDERATION.md §3.4)
     other = inbox.activity("Follow", inbox.remote.actor_id("bob"))
     assert (await inbox.post(inbox.activity("Undo", other))).status_code == 202
     # Then she still follows the blog
@@ -198,14 +199,14 @@ async def test_delete_actor__key_gone_410_accepts_the_self_delete(inbox: Inbox) 
     ghost = inbox.remote.actor_id("ghost")
     # When its self-Delete arrives, signed with the key that can no longer be fetched
     response = await inbox.post(inbox.activity("Delete", ghost, "ghost"), actor="ghost")
-    # Then it is accepted (spec §4.4) and the follower removed
+    # Then it is accepted (FEDERATION.md §4.4) and the follower removed
     assert response.status_code == 202
     assert inbox.store.get_follower(ghost) is None
 
 
 async def test_delete_actor__key_404_is_refused(sqlite_inbox: Inbox) -> None:
     inbox = sqlite_inbox
-    # Given a follower whose key answers 404 (proves nothing, spec §4.4)
+    # Given a follower whose key answers 404 (proves nothing, FEDERATION.md §4.4)
     seed_follower(inbox, "nobody")
     nobody = inbox.remote.actor_id("nobody")
     # When a self-Delete arrives for it

@@ -367,7 +367,8 @@ async def test_key_owner__a_key_document_listed_by_its_actor_is_trusted(
     sqlite_inbox: Inbox, key_host: KeyHost, stranger_key: RSAPrivateKey
 ) -> None:
     inbox = sqlite_inbox
-    # Given A lists a second key served as its own document (Mastodon's key URLs, spec §2.4)
+    # Given A lists a second key served as its own document (Mastodon's key URLs,
+    # FEDERATION.md §2.4)
     a_document = key_host.actor("a", stranger_key)
     second = {**a_document["publicKey"], "id": f"{key_host.base}/keys/a2"}
     a_document["publicKey"] = [a_document["publicKey"], second]

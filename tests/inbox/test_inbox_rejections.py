@@ -1,4 +1,4 @@
-"""What the inbox refuses (interop spec §4.1-4.4, §6.3), and that a refusal changes nothing:
+"""What the inbox refuses (FEDERATION.md §4.1-4.4, §6.3), and that a refusal changes nothing:
 each test compares the rows of followers, interactions, flags, deliveries and seen ids."""
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ async def test_signature__missing_is_401(seeded: Inbox) -> None:
     response = await seeded.client.post(
         "/ap/inbox", content=json.dumps(like), headers={"Content-Type": "application/activity+json"}
     )
-    # Then it is refused with a JSON error (senders double-knock on 401, spec §6.3)
+    # Then it is refused with a JSON error (senders double-knock on 401, FEDERATION.md §6.3)
     assert response.status_code == 401
     assert "error" in response.json()
     assert seeded.db.counts() == before
@@ -135,7 +135,7 @@ async def test_signature__tampered_body_is_401_and_the_id_not_marked_seen(seeded
 
 
 async def test_signature__date_two_hours_old_is_401(seeded: Inbox) -> None:
-    # Given a Like signed two hours ago (Mastodon allows 5 min + 1 h of skew, spec §4.2)
+    # Given a Like signed two hours ago (Mastodon allows 5 min + 1 h of skew, FEDERATION.md §4.2)
     like = seeded.activity("Like", f"{POST}2")
     old = datetime.now(UTC) - timedelta(hours=2)
     before = seeded.db.counts()

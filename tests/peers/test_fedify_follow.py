@@ -1,8 +1,8 @@
 """The blog's inbox, as `fedipress serve` runs it, accepts a Follow from a real Fedify server.
 
 Fedify (as in Ghost, Hollo, Hackers' Pub) knocks with RFC 9421 first on an origin it has not
-seen, and retries with draft-cavage after a 400, 401 or any status above 401 (spec §4.5);
-it then expects an Accept, signed by the blog and embedding its Follow (spec §3.2).
+seen, and retries with draft-cavage after a 400, 401 or any status above 401 (FEDERATION.md §4.5);
+it then expects an Accept, signed by the blog and embedding its Follow (FEDERATION.md §3.2).
 """
 
 from __future__ import annotations
@@ -69,9 +69,9 @@ def test_blog_inbox__accepts_a_fedify_follow(blog: Serve, fedify_peer: FedifyPee
     assert accept["status"] == 202
     assert accept["actor"] == blog_actor
     assert accept["inbox"] == "personal"
-    assert accept["scheme"] == "draft-cavage"  # what the blog sends (spec §4.1)
+    assert accept["scheme"] == "draft-cavage"  # what the blog sends (FEDERATION.md §4.1)
     embedded = accept["body"]["object"]
-    assert isinstance(embedded, dict), "spec §3.2: embed the Follow, not just its id"
+    assert isinstance(embedded, dict), "FEDERATION.md §3.2: embed the Follow, not just its id"
     assert (embedded["id"], embedded["type"], embedded["actor"]) == (
         follow_id,
         "Follow",

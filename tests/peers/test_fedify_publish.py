@@ -1,6 +1,6 @@
 """A real Fedify server follows a `fedipress serve` site and receives its posts: serve
 rebuilds on every save and publishes new, edited and removed posts to its followers, as
-`fedipress publish` does after a deploy (interop spec §5.1, §5.5, §5.6).
+`fedipress publish` does after a deploy (FEDERATION.md §5.1, §5.5, §5.6).
 
 Fedify records an activity as verified only after checking the blog's HTTP Signature (it
 fetches the blog's actor and key from serve) and calling its inbox listener.

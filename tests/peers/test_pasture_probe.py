@@ -6,8 +6,8 @@ POSTs to our inbox:
 - alice and dean POST unsigned;
 - bob, claire, emily and frank sign with draft-cavage rsa-sha256 (bovine's `signed_post`);
 - claire and frank answer 401 to unsigned GETs of their actor, so our inbox can only verify
-  them if its key fetch is signed (spec §4.1 GET, §4.4 step 4).
-Last, it checks the WebFinger round trip from the actor back to its handle (spec §1.3).
+  them if its key fetch is signed (FEDERATION.md §4.1 GET, §4.4 step 4).
+Last, it checks the WebFinger round trip from the actor back to its handle (FEDERATION.md §1.3).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """plan_publish on values: what a publish sends for new, edited, renamed and removed posts
-(interop spec §5.1, §5.5, §5.6), and the `updated` an Update carries. Pure: no store, no clock."""
+(FEDERATION.md §5.1, §5.5, §5.6), and the `updated` an Update carries. Pure: no store, no clock."""
 
 from __future__ import annotations
 
@@ -151,7 +151,7 @@ def test_plan_publish__changed_post_is_an_update_with_a_version_id() -> None:
     assert activity["id"] == f"{after.id}#update-{before.version[:8]}-{after.version}"
     assert activity["type"] == "Update"
     assert activity["object"]["content"] == "<p>Second text.</p>"
-    assert activity["object"]["id"] == after.id  # the id never changes (§5.5)
+    assert activity["object"]["id"] == after.id  # the id never changes (FEDERATION.md §5.5)
     assert change.record.version == after.version != before.version
 
 
@@ -168,7 +168,7 @@ def test_plan_publish__update_carries_a_strictly_newer_updated(
     own_updated: str | None, expected: datetime
 ) -> None:
     # Given followers whose copy was last updated at 08:00 (Mastodon keeps the old text
-    # unless the Update's `updated` is later, spec §5.5)
+    # unless the Update's `updated` is later, FEDERATION.md §5.5)
     last_sent = datetime(2026, 3, 10, 8, tzinfo=UTC)
     before = note("a", "Old.")
     after = note("a", "New.", updated=own_updated)
@@ -217,7 +217,7 @@ def test_plan_publish__renamed_with_kept_id_is_an_update() -> None:
     # When the plan is made
     (change,) = plan([renamed], known(sent(before)))
     # Then it is the same post, edited: an Update to the same object id with the new url,
-    # no Delete and no Create (a new id would make a second post, §5.5)
+    # no Delete and no Create (a new id would make a second post, FEDERATION.md §5.5)
     assert (change.change, change.object_id) == ("update", before.id)
     assert change.activity is not None
     assert change.activity["object"]["url"] == "https://blog.example/posts/hello-world/"
@@ -241,7 +241,7 @@ def test_plan_publish__removed_post_is_a_delete_with_a_tombstone() -> None:
     # Given followers who have `a` and `b`, and a site without `b`
     a, b = note("a", day=1), note("b", day=2)
     (change,) = plan([a], known(sent(a), sent(b)))
-    # Then `b` is Deleted with a Tombstone, the shape Mastodon sends (§5.6)
+    # Then `b` is Deleted with a Tombstone, the shape Mastodon sends (FEDERATION.md §5.6)
     assert (change.change, change.object_id) == ("delete", b.id)
     activity = change.activity
     assert activity is not None

@@ -44,7 +44,7 @@ def test_upsert_follower__round_trips_every_field(store: Store) -> None:
 
 
 def test_upsert_follower__repeat_follow_updates_but_keeps_created_at(store: Store) -> None:
-    # Given a follower whose server lost state and sent a new Follow (spec §3.3)
+    # Given a follower whose server lost state and sent a new Follow (FEDERATION.md §3.3)
     first = follower("https://a.example/u/1", follow_activity_id="https://a.example/f/1")
     store.upsert_follower(first)
     later = NOW + timedelta(days=3)

@@ -53,7 +53,7 @@ def test_put_remote_actor__round_trips_and_replaces(store: Store) -> None:
     store.put_remote_actor(actor)
     assert store.get_remote_actor(actor.actor_id) == actor
 
-    # Update{Person}: the embedded actor replaces every field (spec §7)
+    # Update{Person}: the embedded actor replaces every field (FEDERATION.md §7)
     moved = RemoteActor(
         actor.actor_id,
         "https://a.example/u/1/inbox2",

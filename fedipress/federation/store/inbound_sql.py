@@ -149,7 +149,7 @@ class InboundSql(SqlCore):
         )
 
     def follower_inboxes(self) -> list[str]:
-        # Shared inbox first, as Mastodon's Account.inboxes does (spec §6.1).
+        # Shared inbox first, as Mastodon's Account.inboxes does (FEDERATION.md §6.1).
         rows = self._all(
             "SELECT DISTINCT COALESCE(NULLIF(shared_inbox, ''), inbox) AS target "
             "FROM followers WHERE state = 'accepted' ORDER BY target"

@@ -204,7 +204,7 @@ async function lookupActor(ctx, url) {
 
 async function send(ctx, recipient, activity) {
   try {
-    // Follow and Undo go to the personal inbox, as Mastodon sends them (spec §3.1).
+    // Follow and Undo go to the personal inbox, as Mastodon sends them (FEDERATION.md §3.1).
     await ctx.sendActivity({ identifier: IDENTIFIER }, recipient, activity);
     return { delivered: true, error: null };
   } catch (error) {

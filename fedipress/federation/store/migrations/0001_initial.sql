@@ -61,7 +61,8 @@ CREATE TABLE interactions (
 );
 CREATE INDEX interactions_object ON interactions (object_id, kind, state);
 CREATE INDEX interactions_actor ON interactions (actor_id);
--- One like and one boost per actor and post, whatever ids the remote server gives them (spec §7).
+-- One like and one boost per actor and post, whatever ids the remote server gives them
+-- (FEDERATION.md §7).
 CREATE UNIQUE INDEX interactions_one_reaction ON interactions (actor_id, object_id, kind)
     WHERE kind IN ('like', 'announce');
 
