@@ -9,6 +9,7 @@ gives every outbound client the guarded transport; POST deliveries use the same 
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
@@ -182,7 +183,11 @@ class Fetcher:
             refusal = await check_destination(current, self.allow_private)
             if refusal:
                 return FetchResult(url, failure="refused", reason=refusal, final_url=current)
-            headers = {"Accept": AP_ACCEPT, "User-Agent": self.user_agent}
+            headers = {
+                "Accept": AP_ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+                "User-Agent": self.user_agent,
+            }
             if (signer := self.signer) is not None:
                 key_id, key = signer.key_id, signer.private_key
                 headers = sign_request("GET", current, headers, None, key_id, key, self._now())
@@ -233,12 +238,14 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limits.max_body:
             return replace(failed, failure="too_large", reason=f"Content-Length {declared}")
-        body = bytearray()
-        async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > self.limits.max_body:
-                reason = f"body over {self.limits.max_body} bytes"
-                return replace(failed, failure="too_large", reason=reason)
+        encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
+        if encoding not in _DECODERS:
+            reason = f"content-encoding {encoding!r} was not asked for"
+            return replace(failed, failure="not_json", reason=reason)
+        body = await _read_capped(response, _DECODERS[encoding], self.limits.max_body)
+        if body is None:
+            reason = f"body over {self.limits.max_body} bytes"
+            return replace(failed, failure="too_large", reason=reason)
         try:
             document = json.loads(body)
         except (ValueError, RecursionError) as exc:
@@ -249,6 +256,40 @@ class Fetcher:
         if mismatch:
             return replace(failed, failure="id_mismatch", reason=mismatch)
         return replace(failed, document=document)
+
+
+# The encodings a GET asks for (Accept-Encoding), and the zlib window that decodes each.
+_DECODERS: dict[str, int | None] = {
+    "identity": None,
+    "gzip": 16 + zlib.MAX_WBITS,
+    "x-gzip": 16 + zlib.MAX_WBITS,
+    "deflate": zlib.MAX_WBITS,  # RFC 9110 §8.4.1.2: zlib-wrapped
+}
+ACCEPT_ENCODING = "gzip, deflate"
+
+
+async def _read_capped(response: httpx.Response, wbits: int | None, cap: int) -> bytes | None:
+    """The body, decoded, or None once it exceeds `cap` bytes. Compressed bytes are inflated
+    with a bounded output, so a few kilobytes of gzip cannot grow into gigabytes in memory
+    (httpx would inflate each received chunk whole)."""
+    decoder = zlib.decompressobj(wbits) if wbits is not None else None
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_raw():
+            if decoder is None:
+                body += chunk
+            else:
+                data = chunk
+                while data and len(body) <= cap:
+                    body += decoder.decompress(data, cap + 1 - len(body))
+                    data = decoder.unconsumed_tail
+            if len(body) > cap:
+                return None
+        if decoder is not None:
+            body += decoder.flush(cap + 1 - len(body))
+    except zlib.error:
+        return b""  # not what the header said: no JSON either
+    return None if len(body) > cap else bytes(body)
 
 
 @dataclass
