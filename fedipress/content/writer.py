@@ -30,7 +30,7 @@ from fedipress.errors import BuildFailed, Diagnostic, FedipressError, SourceLoca
 
 Progress = Callable[[int, int], None]
 PARALLEL_THRESHOLD = 200
-# '-----BEGIN PRIVATE KEY-----', '-----BEGIN RSA PRIVATE KEY-----', OPENSSH, EC, ENCRYPTED...
+# A PEM private key's header line, whatever its kind: PKCS#8, RSA, EC, OPENSSH, ENCRYPTED...
 _PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----")
 _MARK = b"PRIVATE KEY-----"  # a fast substring test before the regular expression
 _CHUNK = 1 << 20
