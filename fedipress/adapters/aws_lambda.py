@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from fedipress.inbox.http import InboxRequest, InboxResponse
 from fedipress.inbox.service import InboxService
+from fedipress.inbox.setup import InboxSetup, open_inbox, site_dir_from
 
 SEND_BUDGET = 5.0  # seconds spent sending queued replies after answering
 
@@ -81,7 +82,5 @@ def handler(event: Mapping[str, Any], context: object = None) -> dict[str, Any]:
     if _loop is None:
         _loop = asyncio.new_event_loop()  # one loop per container: clients and caches live on
     if _service is None:
-        from fedipress.inbox.setup import InboxSetup, open_inbox, site_dir_from
-
         _service = open_inbox(InboxSetup(site_dir_from(os.environ)))
     return _loop.run_until_complete(handle_event(_service, event))

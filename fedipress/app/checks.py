@@ -14,6 +14,7 @@ from fedipress.config import USERNAME_RE, Config
 from fedipress.documents.media import AP_MEDIA_TYPE, AS_CONTEXT, JRD_MEDIA_TYPE
 from fedipress.documents.urls import Urls
 from fedipress.errors import Diagnostic, SourceLocation
+from fedipress.federation.keys import load_public_key
 from fedipress.hosting import (
     HeaderRule,
     RedirectRule,
@@ -117,8 +118,6 @@ class DocumentChecker:
                 self.fail(path, "the object is not on the actor's host")
 
     def _check_actor(self, path: str, doc: dict[str, object]) -> None:
-        from fedipress.federation.keys import load_public_key
-
         if doc.get("type") not in ACTOR_TYPES:
             self.fail(path, f"actor type {doc.get('type')!r} is not one Mastodon accepts")
         if not USERNAME_RE.match(str(doc.get("preferredUsername", ""))):

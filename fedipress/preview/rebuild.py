@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from fedipress.config import CONFIG_FILE, load_config
 from fedipress.documents.urls import DYNAMIC_PATHS, WEBFINGER_PATH
 from fedipress.errors import Diagnostic, FedipressError
+from fedipress.hosting import header_rules, redirect_rules
 
 if TYPE_CHECKING:
     import uvicorn
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from fedipress.preview.server import DevServer, LiveReload
     from fedipress.preview.webfinger import WebFingerApp
 
-# The build, the server and the watcher are imported when `serve` runs, so that every other
-# command starts without loading them (as cli.py does for fedipress.app.build).
+# The build, the server, the inbox and the watcher are imported when `serve` runs, so that
+# every other command starts without loading them (the CLI imports this module at start-up).
 
 SERVE_DIR = Path(".fedipress") / "serve"
 WATCHED_DIRS = frozenset({"content", "static", "templates", "themes"})
@@ -129,7 +130,6 @@ class Rebuilder:
 
     async def build(self) -> None:
         from fedipress import app
-        from fedipress.hosting import header_rules, redirect_rules
 
         self.live.build_started()
         try:
