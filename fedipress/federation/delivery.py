@@ -127,11 +127,13 @@ class Retention:
     1 hour of clock skew): a replay after that fails the signature check. Finished
     deliveries keep `enqueue` from queueing the same activity id to the same inbox twice; the
     published record already stops a repeated publish, so they are a second guard, kept a
-    month too. Pending and dead deliveries are never pruned.
+    month too. Dead (given-up) deliveries stay three months for `deliveries --retry-dead`,
+    then go: Follows that cannot be answered must not pile up for ever. Pending ones stay.
     """
 
     seen: timedelta = timedelta(days=30)
     deliveries: timedelta = timedelta(days=30)
+    dead: timedelta = timedelta(days=90)
     interval: timedelta = timedelta(hours=1)
 
 
@@ -276,7 +278,9 @@ class Sender:
     def _prune(self, now: datetime) -> tuple[int, int]:
         return (
             self.store.prune_seen(now - self.retention.seen),
-            self.store.prune_deliveries(now - self.retention.deliveries),
+            self.store.prune_deliveries(
+                now - self.retention.deliveries, dead_older_than=now - self.retention.dead
+            ),
         )
 
     def _limit(self, url: str) -> asyncio.Semaphore:

@@ -55,8 +55,10 @@ class FetchLimits:
     max_body: int = 1024 * 1024
     max_redirects: int = 3
     # GETs to one origin at a time: a host that answers slowly holds at most this many of
-    # the client's 20 connections, so it cannot starve fetches from every other host.
+    # the client's `connections`, so it takes 25 slow hosts at once to fill the pool, and
+    # each holds its connections only until the key fetch's deadline.
     per_host: int = 4
+    connections: int = 100
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,9 @@ def make_client(
 ) -> httpx.AsyncClient:
     """An AsyncClient for every outbound request: guarded transport, no redirects, timeouts."""
     limits = limits or FetchLimits()
+    pool = httpx.Limits(max_connections=limits.connections, max_keepalive_connections=20)
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private),
+        transport=GuardedTransport(allow_private, pool),
         timeout=_timeout(limits),
         follow_redirects=False,
         trust_env=False,

@@ -223,3 +223,21 @@ def test_prune_deliveries__drops_old_done_rows_only(store: Store) -> None:
 
     assert store.get_delivery(old.id) is None
     assert store.queue_stats() == QueueStats(done=1, dead=1)
+
+
+def test_prune_deliveries__drops_dead_rows_past_their_own_retention(store: Store) -> None:
+    store.enqueue(ACTIVITY, inboxes(3), BODY, NOW)
+    old_dead, new_dead, pending = store.claim_due(NOW, limit=3, lease_seconds=60, owner="w")
+    store.give_up(old_dead.id, 400, "Bad Request", NOW)
+    store.give_up(new_dead.id, 400, "Bad Request", NOW + timedelta(days=60))
+    store.retry_later(pending.id, NOW + timedelta(days=1), 503, "later", NOW)
+
+    pruned = store.prune_deliveries(
+        NOW + timedelta(days=7), dead_older_than=NOW + timedelta(days=30)
+    )
+
+    assert pruned == 1
+    assert store.get_delivery(old_dead.id) is None
+    assert (
+        store.get_delivery(new_dead.id) is not None and store.get_delivery(pending.id) is not None
+    )

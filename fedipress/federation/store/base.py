@@ -297,8 +297,11 @@ class Store(Protocol):
         """Make dead deliveries (all, or these ids) pending and due now, with attempts reset."""
         ...
 
-    def prune_deliveries(self, older_than: datetime) -> int:
-        """Delete done deliveries last updated before `older_than`."""
+    def prune_deliveries(
+        self, older_than: datetime, dead_older_than: datetime | None = None
+    ) -> int:
+        """Delete done deliveries last updated before `older_than`, and dead (given-up) ones
+        last updated before `dead_older_than` when it is given."""
         ...
 
     # -- remote hosts (Mastodon-style availability) -----------------------------------------

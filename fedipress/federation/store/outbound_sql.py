@@ -163,10 +163,18 @@ class OutboundSql(SqlCore):
             (stamp, stamp, *(ids or ())),
         )
 
-    def prune_deliveries(self, older_than: datetime) -> int:
-        return self._write(
+    def prune_deliveries(
+        self, older_than: datetime, dead_older_than: datetime | None = None
+    ) -> int:
+        done = self._write(
             "DELETE FROM deliveries WHERE state = 'done' AND updated_at < ?",
             (format_time(older_than),),
+        )
+        if dead_older_than is None:
+            return done
+        return done + self._write(
+            "DELETE FROM deliveries WHERE state = 'dead' AND updated_at < ?",
+            (format_time(dead_older_than),),
         )
 
     # -- hosts ------------------------------------------------------------------------------
