@@ -48,6 +48,25 @@ class ProfileField:
 
 
 @dataclass(frozen=True)
+class TopicAccount:
+    """An extra account on the site's domain that boosts the posts with any of its `tags`."""
+
+    username: str
+    tags: tuple[str, ...]
+    display_name: str = ""
+    summary: str = ""
+    avatar: str = ""  # default: the main account's
+    header: str = ""  # default: the main account's
+    public_key: str = ""  # default: fedipress.<username>.pub.pem
+    also_known_as: tuple[str, ...] = ()
+    moved_to: str = ""
+
+    @property
+    def public_key_file(self) -> str:
+        return self.public_key or f"fedipress.{self.username}.pub.pem"
+
+
+@dataclass(frozen=True)
 class FediverseConfig:
     username: str
     display_name: str = ""
@@ -68,6 +87,14 @@ class FediverseConfig:
     inbox: str = "/ap/inbox"
     inbox_proxy: str = ""  # origin of the inbox function a static host proxies /ap/inbox to
     public_key: str = "fedipress.pub.pem"
+    accounts: tuple[TopicAccount, ...] = ()  # topic accounts, each boosting its tags' posts
+
+    def account(self, name: str) -> TopicAccount:
+        """The topic account with this username; KeyError for another name."""
+        for account in self.accounts:
+            if account.username == name:
+                return account
+        raise KeyError(name)
 
 
 @dataclass(frozen=True)
@@ -373,15 +400,7 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
         _check(
             ok(values[key]), section, key, f"'fediverse.{key}' must be a URL (got {values[key]!r})"
         )
-    also_known_as = _string_list(section, "also_known_as")
-    for index, alias in enumerate(also_known_as):
-        if not alias.startswith(("https://", "http://")):
-            raise ConfigError(
-                "'fediverse.also_known_as' entries must be actor URLs, not handles "
-                f"(got {alias!r})",
-                section.positions.value(f"fediverse.also_known_as.{index}"),
-                "find the actor URL with: curl -H 'Accept: application/activity+json' PROFILE_URL",
-            )
+    also_known_as = _actor_urls(section, "also_known_as")
     result = FediverseConfig(
         username=username,
         display_name=section.get("display_name", str, ""),
@@ -401,10 +420,104 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
         attribution_domains=_string_list(section, "attribution_domains"),
         inbox=values["inbox"],
         inbox_proxy=values["inbox_proxy"],
-        public_key=section.get("public_key", str, "fedipress.pub.pem"),
+        public_key=(public_key := section.get("public_key", str, "fedipress.pub.pem")),
+        accounts=_parse_accounts(section, username, public_key),
     )
     section.reject_unknown()
     return result
+
+
+def _actor_urls(reader: _Reader, key: str) -> tuple[str, ...]:
+    urls = _string_list(reader, key)
+    for index, alias in enumerate(urls):
+        if not alias.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"'{reader._dotted(key)}' entries must be actor URLs, not handles (got {alias!r})",
+                reader.positions.value(f"{reader._dotted(key)}.{index}"),
+                "find the actor URL with: curl -H 'Accept: application/activity+json' PROFILE_URL",
+            )
+    return urls
+
+
+_ACCOUNT_EXAMPLE = "for example '- {username: rust, tags: [rust]}'"
+
+
+def _parse_accounts(
+    section: _Reader, main_username: str, main_key: str
+) -> tuple[TopicAccount, ...]:
+    """`fediverse.accounts`: topic accounts, each with a username of its own and the tags
+    whose posts it boosts."""
+    result: list[TopicAccount] = []
+    taken = {main_username: "fediverse.username"}
+    key_files = {main_key: "fediverse.public_key"}
+    for index, item in enumerate(section.get("accounts", list, [])):
+        dotted = f"fediverse.accounts.{index}"
+        if not isinstance(item, dict):
+            raise ConfigError(
+                "each 'fediverse.accounts' entry must be a mapping with a 'username' and 'tags'",
+                section.positions.value(dotted),
+                _ACCOUNT_EXAMPLE,
+            )
+        reader = _Reader(item, dotted, section.positions)
+        username = reader.get("username", str, "")
+        if not username:
+            raise ConfigError(
+                f"'{dotted}' needs a 'username'", section.positions.value(dotted), _ACCOUNT_EXAMPLE
+            )
+        _check(
+            bool(USERNAME_RE.match(username)),
+            reader,
+            "username",
+            f"'{dotted}.username' must be lower-case letters, digits and '_', with '.' or '-' "
+            f"only between them (got {username!r})",
+            "Mastodon rejects other handles",
+        )
+        _check(
+            username not in taken,
+            reader,
+            "username",
+            f"the username '{username}' is already used by '{taken.get(username)}'",
+            "every account on the site needs a handle of its own",
+        )
+        taken[username] = f"{dotted}.username"
+        tags = _string_list(reader, "tags")
+        if not tags or not all(tag.strip() for tag in tags):
+            raise ConfigError(
+                f"'{dotted}.tags' must list at least one tag, none of them empty",
+                section.positions.value(f"{dotted}.tags" if "tags" in item else dotted),
+                "the account boosts the posts that have any of these tags",
+            )
+        moved_to = reader.get("moved_to", str, "")
+        _check(
+            not moved_to or moved_to.startswith(("https://", "http://")),
+            reader,
+            "moved_to",
+            f"'{dotted}.moved_to' must be a URL (got {moved_to!r})",
+        )
+        result.append(
+            TopicAccount(
+                username=username,
+                tags=tuple(tag.strip() for tag in tags),
+                display_name=reader.get("display_name", str, ""),
+                summary=reader.get("summary", str, ""),
+                avatar=reader.get("avatar", str, ""),
+                header=reader.get("header", str, ""),
+                public_key=reader.get("public_key", str, ""),
+                also_known_as=_actor_urls(reader, "also_known_as"),
+                moved_to=moved_to,
+            )
+        )
+        key_file = result[-1].public_key_file
+        _check(
+            key_file not in key_files,
+            reader,
+            "public_key",
+            f"'{dotted}' would use the key file '{key_file}' of '{key_files.get(key_file)}'",
+            "every account needs a key pair of its own",
+        )
+        key_files[key_file] = f"{dotted}.public_key"
+        reader.reject_unknown()
+    return tuple(result)
 
 
 def load_config(site_dir: Path) -> Config:

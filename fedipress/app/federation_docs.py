@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from fedipress import __version__
-from fedipress.app.keyfiles import key_paths, read_public_pem
-from fedipress.config import Config, FediverseConfig
+from fedipress.app.keyfiles import dev_public_key, key_paths, read_public_pem
+from fedipress.config import Config, FediverseConfig, TopicAccount
 from fedipress.content.extension import BuildContext
 from fedipress.content.markdown import make_markdown, render_markdown
 from fedipress.content.output import Output, digest
@@ -31,6 +31,7 @@ from fedipress.documents.published_ids import (
     reconcile,
     render_record,
 )
+from fedipress.documents.topics import posts_of
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import build_jrd, render_host_meta
 from fedipress.errors import Diagnostic, SourceLocation
@@ -59,13 +60,24 @@ class FederationDocuments:
         self.record_ids = record_ids
         self.public_key = public_key or key_paths(site_dir, config, {}).public
         self.public_pem = read_public_pem(site_dir, config, public_key)
+        # Each topic account's public key, by username (FEDERATION.md §13).
+        self.topic_pems = {
+            a.username: read_public_pem(site_dir, config, public_key, a.username)
+            for a in _fedi(config).accounts
+        }
+        self.topic_keys = [
+            dev_public_key(public_key, a)
+            if public_key
+            else key_paths(site_dir, config, {}, a).public
+            for a in self.topic_pems
+        ]
 
     # --- Extension protocol -------------------------------------------------------------
 
     def input_key(self) -> str:
         """The files besides content that change these documents."""
         stats = []
-        for path in (self.public_key, self.site_dir / RECORD_FILE):
+        for path in (self.public_key, *self.topic_keys, self.site_dir / RECORD_FILE):
             try:
                 st = os.stat(path)
                 stats.append((str(path), st.st_mtime_ns, st.st_size))
@@ -98,7 +110,15 @@ class FederationDocuments:
         site, config = context.site, self.config
         urls = self.urls
         posts = site.posts
-        base_key = digest([__version__, "federation", repr(config), self.public_pem])
+        base_key = digest(
+            [
+                __version__,
+                "federation",
+                repr(config),
+                self.public_pem,
+                sorted(self.topic_pems.items()),
+            ]
+        )
         out: list[Output] = []
 
         def add(url: str, key: list[object], build: Callable[..., object], *args: Any) -> None:
@@ -174,6 +194,9 @@ class FederationDocuments:
             ),
         )
 
+        for topic in fedi.accounts:
+            self._topic_outputs(topic, posts, published, obj, add, context)
+
         # The outbox: a page is rebuilt only when one of its posts changes.
         size = ap.OUTBOX_PAGE_SIZE
         chunks = [posts[i : i + size] for i in range(0, len(posts), size)]
@@ -229,6 +252,55 @@ class FederationDocuments:
             )
         )
         return out
+
+    def _topic_outputs(
+        self,
+        topic: TopicAccount,
+        posts: Sequence[Post],
+        published: datetime,
+        obj: Callable[[Post], dict[str, object]],
+        add: Callable[..., None],
+        context: BuildContext,
+    ) -> None:
+        """A topic account's documents: actor, outbox of Announces, followers, following."""
+        config, name = self.config, topic.username
+        urls = self.urls.for_account(name)
+        fedi = _fedi(config)
+        add(
+            urls.actor(),
+            [published],
+            lambda: ap.build_actor(
+                config,
+                self.topic_pems[name],
+                published=published,
+                summary_html=render_markdown(make_markdown("python"), topic.summary).strip(),
+                avatar_url=topic.avatar or fedi.avatar or None,
+                header_url=topic.header or fedi.header or None,
+                account=name,
+            ),
+        )
+        mine = posts_of(topic, posts)
+        size = ap.OUTBOX_PAGE_SIZE
+        chunks = [mine[i : i + size] for i in range(0, len(mine), size)]
+        add(
+            urls.outbox(),
+            [len(mine), len(chunks)],
+            lambda: ap.build_outbox_collection(config, len(mine), len(chunks), name),
+        )
+
+        def outbox_page(chunk: Sequence[Post], number: int) -> dict[str, object]:
+            return ap.build_outbox_page(config, [obj(p) for p in chunk], number, len(chunks), name)
+
+        for number, chunk in enumerate(chunks, 1):
+            add(
+                urls.outbox_page(number),
+                [number, len(chunks), [context.fingerprint(p) for p in chunk]],
+                outbox_page,
+                chunk,
+                number,
+            )
+        add(urls.followers(), [], lambda: ap.build_followers(config, None, name))
+        add(urls.following(), [], lambda: ap.build_following(config, name))
 
 
 def _render(build: Callable[..., object], *args: Any) -> bytes:

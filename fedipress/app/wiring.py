@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fedipress.app.keyfiles import read_private_key
+from fedipress.app.keyfiles import read_private_key, read_retiring_keys, remove_retiring_key
 from fedipress.config import Config, load_config
 from fedipress.documents.urls import Urls
 from fedipress.errors import ConfigError
@@ -49,12 +49,21 @@ class Federation:
         now: Callable[[], datetime] = _utcnow,
         owns_store: bool = False,
         key_fetch_timeout: float = 5.0,
+        account_keys: Mapping[str, SigningKey] | None = None,
+        retiring: Mapping[str, SigningKey] | None = None,
+        retire_key: Callable[[str], None] | None = None,
     ) -> None:
+        """`signer` is the main account's key; `account_keys` those of the topic accounts
+        (by username); `retiring` the old keys of rotations still being announced (by
+        account), and `retire_key` deletes one by fingerprint once no delivery needs it."""
         if config.fediverse is None:
             raise ValueError("federation needs a site with a 'fediverse' section")
         self.config = config
         self.store = store
         self.signer = signer
+        self.account_keys: dict[str, SigningKey] = {"": signer, **(account_keys or {})}
+        self.retiring: dict[str, SigningKey] = dict(retiring or {})
+        self._retire_key = retire_key
         self.allow_private = allow_private
         self.now = now
         self.owns_store = owns_store
@@ -70,7 +79,28 @@ class Federation:
             allow_private=allow_private,
             now=now,
             on_gone=self._follower_gone,
+            keys=self._keyring(),
+            on_key_done=self.key_done,
         )
+
+    def _keyring(self) -> dict[str, SigningKey]:
+        """Every key a delivery may ask for: by key id (current keys) and by fingerprint."""
+        ring = {key.key_id: key for key in self.account_keys.values()}
+        for key in [*self.account_keys.values(), *self.retiring.values()]:
+            ring[key.fingerprint] = key
+        return ring
+
+    def signing_key(self, account: str = "") -> SigningKey:
+        """The current key of an account of the site."""
+        return self.account_keys[account]
+
+    def key_done(self, key_fingerprint: str) -> None:
+        """No pending delivery needs this pinned key any more: a retiring key goes."""
+        for account, key in list(self.retiring.items()):
+            if key.fingerprint == key_fingerprint:
+                del self.retiring[account]
+                if self._retire_key is not None:
+                    self._retire_key(key_fingerprint)
 
     def _follower_gone(self, inbox: str) -> None:
         """A 410 from a follower's personal inbox: that account is gone (FEDERATION.md §6.1). Called
@@ -130,15 +160,37 @@ def open_federation(
     ConfigError."""
     env = os.environ if environ is None else environ
     config = fediverse_config(site_dir, base_url)
-    key = read_private_key(site_dir, config, env, public_key=public_key)
+    urls = Urls(config)
+    keys = {
+        account: SigningKey(
+            urls.for_account(account).key_id(),
+            read_private_key(site_dir, config, env, public_key=public_key, account=account),
+        )
+        for account in urls.accounts()
+    }
+    # A dev key pair is never rotated: the site's retiring keys are not for it.
+    retiring = (
+        {}
+        if public_key is not None
+        else {
+            account: SigningKey(urls.for_account(account).key_id(), key)
+            for account, key in read_retiring_keys(site_dir, config, env).items()
+        }
+    )
+
+    def retire(key_fingerprint: str) -> None:
+        remove_retiring_key(site_dir, config, key_fingerprint, env)
+
     store = open_site_store(site_dir, env)
-    signer = SigningKey(Urls(config).key_id(), key)
     allow_private = allow_private or env_flag(env, ALLOW_PRIVATE_ENV)
     return Federation(
         config,
         store,
-        signer,
+        keys.pop(""),
         allow_private=allow_private,
         owns_store=True,
         key_fetch_timeout=key_fetch_timeout,
+        account_keys=keys,
+        retiring=retiring,
+        retire_key=retire,
     )

@@ -20,7 +20,7 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -151,10 +151,12 @@ Result = tuple[Delivery, Outcome, timedelta | None]  # an outcome and its Retry-
 
 @dataclass
 class Sender:
-    """Sends due deliveries from the store's queue, signed with the blog's key.
+    """Sends due deliveries from the store's queue, each signed by the account that sends it.
 
-    `store` calls are synchronous and short; the network part is async, with a limit of
-    concurrent requests per host so one slow server cannot hold up the rest.
+    `signer` is the main account's key; `keys` holds every other key a delivery may name, by
+    key id and by fingerprint (a rotation pins the old key by its fingerprint). `store` calls
+    are synchronous and short; the network part is async, with a limit of concurrent
+    requests per host so one slow server cannot hold up the rest.
     """
 
     store: Store
@@ -179,6 +181,10 @@ class Sender:
     probe_interval: timedelta = timedelta(hours=6)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    keys: Mapping[str, SigningKey] = field(default_factory=dict)
+    # Called, after the outcome is committed, with the fingerprint of a pinned key once no
+    # pending delivery needs it any more (a rotation's old key can go).
+    on_key_done: Callable[[str], None] | None = None
 
     max_clients: int = 2048  # per-host connection pools kept open at once
 
@@ -348,6 +354,30 @@ class Sender:
         with self.store.transaction():
             for delivery, outcome, retry_after in results:
                 self._record(delivery, outcome, retry_after)
+            pinned = {d.signing_key for d, _, _ in results if d.signing_key}
+            done = [key for key in pinned if not self.store.count_pending_signed_with(key)]
+        if self.on_key_done is not None:
+            for key in done:
+                self.on_key_done(key)
+
+    def signer_for(self, delivery: Delivery) -> SigningKey | None:
+        """The key a delivery is signed with: the pinned one (by fingerprint) if this process
+        has it, else the current key of its key id; None when this process has neither (the
+        delivery waits: a wrong key id would be refused as another actor's). A pinned key
+        that is gone falls back to the current one: receivers then refetch the actor."""
+        key_id = delivery.signed_by or self.signer.key_id
+        if delivery.signing_key:
+            pinned = self.keys.get(delivery.signing_key)
+            if pinned is not None:
+                return SigningKey(key_id, pinned.private_key)
+            log.warning(
+                "the key %s pinned for %s is gone; signing with the current key",
+                delivery.signing_key,
+                delivery.activity_id,
+            )
+        if key_id == self.signer.key_id:
+            return self.signer
+        return self.keys.get(key_id)
 
     async def _post(self, delivery: Delivery) -> tuple[int | None, str, timedelta | None]:
         """POST one delivery: (status, error, Retry-After). The whole request, the answer's
@@ -360,7 +390,10 @@ class Sender:
                 refusal = await check_destination(delivery.inbox_url, self.allow_private)
                 if refusal is not None:
                     return 403, f"refused: {refusal}", None  # never retried: a private address
-                response = await self._send(delivery)
+                signer = self.signer_for(delivery)
+                if signer is None:
+                    return None, f"no private key for {delivery.signed_by} here", None
+                response = await self._send(delivery, signer)
         except TimeoutError:
             return None, f"no answer within {self.deadline} s", None
         except httpx.HTTPError as exc:
@@ -375,7 +408,7 @@ class Sender:
         error = "" if response.is_success else answer.decode("utf-8", "replace")
         return response.status_code, error[:MAX_ERROR_CHARS], retry_after
 
-    async def _send(self, delivery: Delivery) -> httpx.Response:
+    async def _send(self, delivery: Delivery, signer: SigningKey) -> httpx.Response:
         """Sign and send the POST; the answer's body is left unread (streamed)."""
         body = delivery.body.encode()
         headers = sign_request(
@@ -389,8 +422,8 @@ class Sender:
                 "Accept-Encoding": "identity",
             },
             body,
-            self.signer.key_id,
-            self.signer.private_key,
+            signer.key_id,
+            signer.private_key,
             self.now(),
         )
         client = self._client_for(delivery.inbox_url)

@@ -27,11 +27,12 @@ from fedipress.documents.activitypub import build_followers
 from fedipress.documents.media import AP_MEDIA_TYPE, is_activity_media_type
 from fedipress.documents.urls import (
     DEPLOY_HOOK_PATH,
-    DYNAMIC_PATHS,
     FOLLOWERS_PATH,
     HEALTH_PATH,
     INBOX_PATH,
+    TOPICS_PATH,
     WEBFINGER_PATH,
+    dynamic_paths,
 )
 from fedipress.errors import FedipressError, StoreError
 from fedipress.federation.activities import InboxHandler, Settings, check_json, check_shape
@@ -147,13 +148,17 @@ class InboxService:
         a base path) are ignored: the inbox's paths end the same way whatever precedes them."""
         if path == self.inbox_path:
             return INBOX_PATH
-        for route in (WEBFINGER_PATH, *DYNAMIC_PATHS):
+        for route in (WEBFINGER_PATH, *dynamic_paths(self.config)):
             if path == route or path.endswith(route):
                 return route
         return path
 
     async def handle(self, request: InboxRequest) -> InboxResponse:
         path = self._route(request.path)
+        if path.startswith(TOPICS_PATH) and path in dynamic_paths(self.config):
+            if request.method not in ("GET", "HEAD"):
+                return InboxResponse(405, (("Allow", "GET, HEAD"),))
+            return await self._followers(path.removeprefix(TOPICS_PATH).split("/")[0])
         if path == WEBFINGER_PATH and request.method in ("GET", "HEAD"):
             status, headers, body = answer_webfinger(self.config, request.query)
             return InboxResponse(status, tuple(headers), body)
@@ -169,12 +174,13 @@ class InboxService:
             return await self._deploy_hook(request)
         return InboxResponse.error(404, "not found")
 
-    async def _followers(self) -> InboxResponse:
-        total = await asyncio.to_thread(self.store.count_followers)
+    async def _followers(self, account: str = "") -> InboxResponse:
+        """The live follower count of an account ('' the main one)."""
+        total = await asyncio.to_thread(self.store.count_followers, "accepted", account)
         headers = headers_for(FOLLOWERS_PATH, header_rules(self.config))
         return InboxResponse.json(
             200,
-            build_followers(self.config, total),
+            build_followers(self.config, total, account),
             AP_MEDIA_TYPE,
             tuple((k, v) for k, v in headers if k.lower() != "content-type"),
         )
@@ -293,7 +299,7 @@ class InboxService:
     def _forget_deleted_actor(self, activity_id: str, actor: str) -> None:
         with self.store.transaction():
             if self.store.mark_seen(activity_id, self.now()):
-                self.store.remove_follower(actor)
+                self.store.remove_follower(actor, None)
                 self.store.remove_actor_interactions(actor)
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:

@@ -41,6 +41,17 @@ class Follower:
     state: FollowerState
     created_at: datetime
     updated_at: datetime
+    account: str = ""  # which of the site's accounts they follow: '' the main one
+
+
+@dataclass(frozen=True)
+class MovedFollower:
+    """A follower who left an account after its Move: they re-followed `target`."""
+
+    account: str
+    actor_id: str
+    target: str
+    moved_at: datetime
 
 
 class RemoteKey(Protocol):
@@ -133,6 +144,8 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    signed_by: str | None = None  # the key id that signs it; None: the main account's
+    signing_key: str | None = None  # a fingerprint pinning one key of that id (a rotation)
 
 
 @dataclass(frozen=True)
@@ -175,27 +188,45 @@ class Store(Protocol):
         ...
 
     # -- followers --------------------------------------------------------------------------
+    # Followers are per account of the site (`Follower.account`, '' the main one). Methods
+    # that take `account` default to the main account; None means every account.
     def upsert_follower(self, follower: Follower) -> None:
-        """Insert or replace; an existing row keeps its `created_at`."""
+        """Insert or replace (per account and actor); an existing row keeps its `created_at`."""
         ...
 
-    def get_follower(self, actor_id: str) -> Follower | None: ...
+    def get_follower(self, actor_id: str, account: str = "") -> Follower | None: ...
     def get_follower_by_follow_id(self, follow_activity_id: str) -> Follower | None: ...
     def list_followers(
-        self, state: FollowerState | None = None, limit: int = 100, offset: int = 0
+        self,
+        state: FollowerState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        account: str | None = "",
     ) -> list[Follower]:
-        """Ordered by actor id."""
+        """Ordered by account, then actor id."""
         ...
 
-    def count_followers(self, state: FollowerState | None = "accepted") -> int: ...
-    def remove_follower(self, actor_id: str) -> bool: ...
+    def count_followers(
+        self, state: FollowerState | None = "accepted", account: str | None = ""
+    ) -> int: ...
+    def remove_follower(self, actor_id: str, account: str | None = "") -> bool: ...
     def remove_followers_with_inbox(self, inbox: str) -> int:
         """Remove the followers whose personal inbox is `inbox` (it answered 410 Gone)."""
         ...
 
-    def set_follower_state(self, actor_id: str, state: FollowerState, now: datetime) -> bool: ...
-    def follower_inboxes(self) -> list[str]:
-        """Where to deliver to accepted followers: shared inbox, else inbox; distinct, sorted."""
+    def set_follower_state(
+        self, actor_id: str, state: FollowerState, now: datetime, account: str = ""
+    ) -> bool: ...
+    def follower_inboxes(self, accounts: Sequence[str] = ("",)) -> list[str]:
+        """Where to deliver to the accepted followers of these accounts: shared inbox, else
+        inbox; distinct, sorted."""
+        ...
+
+    def record_moved_follower(
+        self, account: str, actor_id: str, target: str, now: datetime
+    ) -> None: ...
+    def list_moved_followers(self, account: str | None = "") -> list[MovedFollower]:
+        """Ordered by account, then actor id."""
         ...
 
     # -- remote keys and actors (caches) ----------------------------------------------------
@@ -266,8 +297,22 @@ class Store(Protocol):
         ...
 
     # -- outbound delivery queue ------------------------------------------------------------
-    def enqueue(self, activity_id: str, inboxes: Iterable[str], body: str, now: datetime) -> int:
-        """Queue one delivery per inbox, due now; returns rows added (repeats are no-ops)."""
+    def enqueue(
+        self,
+        activity_id: str,
+        inboxes: Iterable[str],
+        body: str,
+        now: datetime,
+        signed_by: str | None = None,
+        signing_key: str | None = None,
+    ) -> int:
+        """Queue one delivery per inbox, due now, to be signed with the key `signed_by` (a key
+        id; None: the main account's) or, pinned, the key with fingerprint `signing_key`;
+        returns rows added (repeats are no-ops)."""
+        ...
+
+    def count_pending_signed_with(self, signing_key: str) -> int:
+        """Pending deliveries pinned to the key with this fingerprint."""
         ...
 
     def claim_due(

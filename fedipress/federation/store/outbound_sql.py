@@ -27,7 +27,7 @@ from .sqlcore import (
 
 DELIVERY_COLUMNS = (
     "id, activity_id, inbox_url, body, state, attempts, next_attempt_at, lease_owner, "
-    "lease_until, last_status, last_error, created_at, updated_at"
+    "lease_until, last_status, last_error, created_at, updated_at, signed_by, signing_key"
 )
 _PUBLISHED = "object_id, uid, version, updated, state, first_published_at, last_delivered_at"
 
@@ -47,6 +47,8 @@ def _delivery(row: Sequence[Any]) -> Delivery:
         last_error=row[10],
         created_at=parse_time(row[11]),
         updated_at=parse_time(row[12]),
+        signed_by=row[13],
+        signing_key=row[14],
     )
 
 
@@ -71,13 +73,21 @@ class OutboundSql(SqlCore):
         raise NotImplementedError
 
     # -- delivery queue ---------------------------------------------------------------------
-    def enqueue(self, activity_id: str, inboxes: Iterable[str], body: str, now: datetime) -> int:
+    def enqueue(
+        self,
+        activity_id: str,
+        inboxes: Iterable[str],
+        body: str,
+        now: datetime,
+        signed_by: str | None = None,
+        signing_key: str | None = None,
+    ) -> int:
         stamp = format_time(now)
         added = 0
         with self._atomic():
             for inbox in dict.fromkeys(inboxes):
                 added += self._execute(
-                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ({placeholders(13)}) "
+                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ({placeholders(15)}) "
                     "ON CONFLICT (activity_id, inbox_url) DO NOTHING",
                     (
                         uuid.uuid4().hex,
@@ -93,9 +103,18 @@ class OutboundSql(SqlCore):
                         None,
                         stamp,
                         stamp,
+                        signed_by,
+                        signing_key,
                     ),
                 ).rowcount
         return added
+
+    def count_pending_signed_with(self, signing_key: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM deliveries WHERE signing_key = ? AND state = 'pending'",
+            (signing_key,),
+        )
+        return int(row[0])
 
     def claim_due(
         self, now: datetime, limit: int, lease_seconds: int, owner: str
