@@ -108,7 +108,7 @@ class DocumentChecker:
                 "Mastodon drops a document whose id is not its URL (FEDERATION.md §2.1)",
             )
         actor = self.urls.actor()
-        if doc_id == actor:
+        if self.urls.account_of(doc_id) is not None:  # the main or a topic account
             self._check_actor(path, doc)
         elif path.startswith("ap/posts/"):
             self._object_pages[str(doc.get("url", ""))] = doc_id

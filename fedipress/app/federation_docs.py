@@ -23,7 +23,7 @@ from fedipress.content.site import Site
 from fedipress.documents import activitypub as ap
 from fedipress.documents.media import AP_MEDIA_TYPE
 from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
-from fedipress.documents.post import Post
+from fedipress.documents.post import Post, slugify
 from fedipress.documents.published_ids import (
     RECORD_FILE,
     PublishedId,
@@ -280,6 +280,18 @@ class FederationDocuments:
             ),
         )
         mine = posts_of(topic, posts)
+        first = slugify(topic.tags[0])
+        if not any(tag.slug == first for post in mine for tag in post.tags):
+            # The account's profile `url` is the page of its first tag (FEDERATION.md §13).
+            context.diagnostics.append(
+                Diagnostic(
+                    "warning",
+                    f"the account '{name}' links its profile to /tags/{first}/, which has no "
+                    "posts: that page does not exist",
+                    SourceLocation(config.path),
+                    "put first in its 'tags' a tag that has posts",
+                )
+            )
         size = ap.OUTBOX_PAGE_SIZE
         chunks = [mine[i : i + size] for i in range(0, len(mine), size)]
         add(

@@ -118,20 +118,84 @@ def followers() -> None:
     """List, export, approve, reject and remove followers."""
 
 
+account_option = click.option(
+    "--account",
+    metavar="NAME",
+    default="",
+    help="A topic account of fediverse.accounts (default: the main account).",
+)
+
+
+def _check_account(site: Path, account: str) -> None:
+    """A clear error for an account the site does not have."""
+    if not account:
+        return
+    from fedipress.config import load_config
+
+    fedi = load_config(site).fediverse
+    names = [a.username for a in fedi.accounts] if fedi else []
+    if account not in names:
+        raise FedipressError(
+            f"the site has no account '{account}'",
+            hint=f"its topic accounts: {', '.join(names)}"
+            if names
+            else "it has no topic "
+            "accounts: they are listed under 'fediverse.accounts' in fedipress.yaml",
+        )
+
+
+def _accounts(site: Path) -> list[str]:
+    """The site's accounts: '' (the main one) and the topic accounts."""
+    from fedipress.config import load_config
+
+    fedi = load_config(site).fediverse
+    return ["", *(a.username for a in fedi.accounts)] if fedi else [""]
+
+
 @followers.command("list")
 @verbosity_options
 @site_argument
 @click.option("--pending", is_flag=True, help="Only follow requests awaiting approval.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--moved",
+    is_flag=True,
+    help="Those who left after the account moved: they re-followed its new account.",
+)
+@account_option
 @click.pass_obj
 @handle_errors
-def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: bool) -> None:
-    """List followers (accepted ones, or --pending requests)."""
+def followers_list(
+    verbosity: Verbosity, site: Path, pending: bool, as_json: bool, moved: bool, account: str
+) -> None:
+    """List followers (accepted ones, or --pending requests) of the main account or of a
+    topic account (--account)."""
+    _check_account(site, account)
     store = _store(site)
     try:
-        rows = store.list_followers(state="pending" if pending else "accepted", limit=1_000_000)
+        departed = store.list_moved_followers(account)
+        rows = (
+            []
+            if moved
+            else store.list_followers(
+                state="pending" if pending else "accepted", limit=1_000_000, account=account
+            )
+        )
     finally:
         store.close()  # an open PostgreSQL connection would outlive the command
+    if moved:
+        for m in departed:
+            line = f"{printable(m.actor_id)}  re-followed {printable(m.target)}"
+            click.echo(
+                json.dumps(
+                    {"actor": m.actor_id, "target": m.target, "since": m.moved_at.isoformat()}
+                )
+                if as_json
+                else f"{line}  on {m.moved_at:%Y-%m-%d}"
+            )
+        if not verbosity.quiet and not as_json:
+            click.echo(f"{len(departed)} re-followed the new account", err=True)
+        return
     for f in rows:
         if as_json:
             click.echo(
@@ -151,18 +215,29 @@ def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: boo
             click.echo(f"{handle:40} {actor}  since {f.created_at:%Y-%m-%d}")
     if not verbosity.quiet and not as_json:
         click.echo(f"{len(rows)} {'pending' if pending else 'followers'}", err=True)
+        if departed:
+            # Mastodon follows the move target, then undoes the old follow: those Undos are
+            # how the blog knows who followed along (FEDERATION.md §8.3).
+            click.echo(
+                f"{len(departed)} left after the move and re-followed the new account "
+                "(see --moved)",
+                err=True,
+            )
 
 
 @followers.command("export")
 @verbosity_options
 @site_argument
+@account_option
 @click.pass_obj
 @handle_errors
-def followers_export(verbosity: Verbosity, site: Path) -> None:
-    """Write every follower as CSV (actor, handle, inbox, shared_inbox, state, since)."""
+def followers_export(verbosity: Verbosity, site: Path, account: str) -> None:
+    """Write every follower of an account as CSV (actor, handle, inbox, shared_inbox, state,
+    since)."""
+    _check_account(site, account)
     store = _store(site)
     try:
-        rows = store.list_followers(state=None, limit=1_000_000)
+        rows = store.list_followers(state=None, limit=1_000_000, account=account)
     finally:
         store.close()
     writer = csv.writer(sys.stdout)
@@ -172,7 +247,7 @@ def followers_export(verbosity: Verbosity, site: Path) -> None:
         writer.writerow([*map(csv_cell, cells), f.created_at.isoformat()])
 
 
-def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
+def _answer(site: Path, actor: str, accept: bool, remove: bool = False, account: str = "") -> str:
     from fedipress.app.followers import answer_follower
     from fedipress.app.wiring import open_federation
 
@@ -180,7 +255,7 @@ def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
 
     async def run() -> Answer:
         async with open_federation(site) as federation:
-            return await answer_follower(federation, actor, accept)
+            return await answer_follower(federation, actor, accept, account)
 
     answer = asyncio.run(run())
     verb = "approved" if accept else ("removed" if remove else "rejected")
@@ -191,30 +266,33 @@ def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
 @verbosity_options
 @click.argument("actor")
 @site_argument
+@account_option
 @handle_errors
-def followers_approve(site: Path, actor: str) -> None:
+def followers_approve(site: Path, actor: str, account: str) -> None:
     """Accept a pending follow request from ACTOR (an actor URL)."""
-    click.echo(_answer(site, actor, accept=True))
+    click.echo(_answer(site, actor, accept=True, account=account))
 
 
 @followers.command("reject")
 @verbosity_options
 @click.argument("actor")
 @site_argument
+@account_option
 @handle_errors
-def followers_reject(site: Path, actor: str) -> None:
+def followers_reject(site: Path, actor: str, account: str) -> None:
     """Reject a follow request from ACTOR."""
-    click.echo(_answer(site, actor, accept=False))
+    click.echo(_answer(site, actor, accept=False, account=account))
 
 
 @followers.command("remove")
 @verbosity_options
 @click.argument("actor")
 @site_argument
+@account_option
 @handle_errors
-def followers_remove(site: Path, actor: str) -> None:
+def followers_remove(site: Path, actor: str, account: str) -> None:
     """Remove a follower: they get a Reject, which ends the follow on Mastodon."""
-    click.echo(_answer(site, actor, accept=False, remove=True))
+    click.echo(_answer(site, actor, accept=False, remove=True, account=account))
 
 
 @click.group()
@@ -320,7 +398,9 @@ def blocks_add(site: Path, value: str) -> None:
     store = _store(site)
     try:
         added = store.add_block(kind, target, _now())
-        follows = kind == "actor" and store.get_follower(target) is not None
+        follows = kind == "actor" and any(
+            store.get_follower(target, account) for account in _accounts(site)
+        )
     finally:
         store.close()
     click.echo(f"{'blocked' if added else 'already blocked'} {kind} {target}")

@@ -24,7 +24,9 @@ from fedipress.content.feeds import render_atom, render_json_feed, render_robots
 from fedipress.content.output import Output, digest, file_for
 from fedipress.content.site import Paginator, Site, YearGroup, paginate
 from fedipress.content.theme import render_template
-from fedipress.documents.post import Post
+from fedipress.documents.post import Post, Tag
+from fedipress.documents.topics import topic_slugs
+from fedipress.documents.urls import Urls
 from fedipress.errors import Diagnostic, SourceLocation
 
 ACTOR_PATH = "/ap/actor"
@@ -56,6 +58,19 @@ class PageInfo:
 
 
 @dataclass(frozen=True)
+class TopicInfo:
+    """A topic account (`fediverse.accounts`), as templates show it: the tag pages it
+    carries get a follow box of their own."""
+
+    username: str
+    handle: str  # '@rust@host'
+    actor_url: str
+    display_name: str
+    tags: tuple[str, ...]
+    slugs: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SiteInfo:
     """`site` in every template."""
 
@@ -71,6 +86,11 @@ class SiteInfo:
     actor_url: str  # the ActivityPub actor's id when the site is a Fediverse account, else ''
     pages: tuple[Post, ...]
     generator: str = f"fedipress {__version__}"
+    topics: tuple[TopicInfo, ...] = ()
+
+    def topics_for(self, tag: Tag) -> list[TopicInfo]:
+        """The topic accounts that carry the posts of this tag."""
+        return [topic for topic in self.topics if tag.slug in topic.slugs]
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,17 @@ class Planner:
             handle,
             actor_url,
             self.site.pages,
+            topics=tuple(
+                TopicInfo(
+                    a.username,
+                    f"@{a.username}@{c.host}",
+                    Urls(c, a.username).actor(),
+                    a.display_name,
+                    a.tags,
+                    topic_slugs(a),
+                )
+                for a in (c.fediverse.accounts if c.fediverse else ())
+            ),
         )
 
     # --- keys ---------------------------------------------------------------------------

@@ -17,6 +17,8 @@ LD_MEDIA_TYPE = f'application/ld+json; profile="{AS_CONTEXT}"'
 # What a GET for an ActivityPub document asks for (Mastodon sends the same pair).
 AP_ACCEPT = f"{AP_MEDIA_TYPE}, {LD_MEDIA_TYPE}"
 JRD_MEDIA_TYPE = "application/jrd+json"
+# What a WebFinger GET asks for (Mastodon's webfinger.rb sends the same pair).
+JRD_ACCEPT = f"{JRD_MEDIA_TYPE}, application/json"
 XRD_MEDIA_TYPE = "application/xrd+xml"
 # The recommended types of NodeInfo's PROTOCOL.md; the discovery document is plain JSON.
 NODEINFO_21_MEDIA_TYPE = (

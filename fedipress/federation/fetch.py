@@ -22,7 +22,7 @@ import anyio.to_thread
 import httpx
 
 from fedipress import __version__
-from fedipress.documents.media import AP_ACCEPT, JSONObject, is_activity_media_type
+from fedipress.documents.media import AP_ACCEPT, JRD_ACCEPT, JSONObject, is_activity_media_type
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.origins import Origin, origin_of
 from fedipress.federation.signatures import (
@@ -163,6 +163,17 @@ class Fetcher:
         except TimeoutError:
             return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
 
+    async def fetch_jrd(self, url: str) -> FetchResult:
+        """GET a WebFinger JRD, unsigned as Mastodon sends it, through the same guard and
+        limits. Any JSON object is taken whatever its Content-Type (Mastodon checks none,
+        FEDERATION.md §1.1); it has no `id` to compare."""
+        try:
+            with anyio.fail_after(self.limits.total):
+                async with self._host_slot(url):
+                    return await self._fetch_json(url, jrd=True)
+        except TimeoutError:
+            return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
+
     @asynccontextmanager
     async def _host_slot(self, url: str) -> AsyncIterator[None]:
         """Wait for one of the `per_host` slots of the URL's origin; slots of an origin
@@ -180,18 +191,18 @@ class Fetcher:
             if slot.users == 0:
                 del self._hosts[origin]
 
-    async def _fetch_json(self, url: str) -> FetchResult:
+    async def _fetch_json(self, url: str, jrd: bool = False) -> FetchResult:
         current = url
         for _hop in range(self.limits.max_redirects + 1):
             refusal = await check_destination(current, self.allow_private)
             if refusal:
                 return FetchResult(url, failure="refused", reason=refusal, final_url=current)
             headers = {
-                "Accept": AP_ACCEPT,
+                "Accept": JRD_ACCEPT if jrd else AP_ACCEPT,
                 "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": self.user_agent,
             }
-            if (signer := self.signer) is not None:
+            if (signer := self.signer) is not None and not jrd:
                 key_id, key = signer.key_id, signer.private_key
                 headers = sign_request("GET", current, headers, None, key_id, key, self._now())
             try:
@@ -209,7 +220,7 @@ class Fetcher:
                 if response.has_redirect_location:
                     current = _join(current, response.headers["location"])
                     continue
-                return await self._read_document(url, current, response)
+                return await self._read_document(url, current, response, jrd)
             except httpx.TimeoutException as exc:
                 failure: FetchFailure = "timeout"
                 return FetchResult(url, response.status_code, None, failure, repr(exc), current)
@@ -226,7 +237,7 @@ class Fetcher:
         )
 
     async def _read_document(
-        self, url: str, final_url: str, response: httpx.Response
+        self, url: str, final_url: str, response: httpx.Response, jrd: bool = False
     ) -> FetchResult:
         failed = FetchResult(url, response.status_code, final_url=final_url)
         status = response.status_code
@@ -236,7 +247,7 @@ class Fetcher:
         if not 200 <= status < 300:
             return replace(failed, failure="http_error", reason=f"HTTP {status}")
         content_type = response.headers.get("content-type", "")
-        if not is_activity_media_type(content_type):
+        if not jrd and not is_activity_media_type(content_type):
             return replace(failed, failure="wrong_media_type", reason=repr(content_type))
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limits.max_body:
@@ -255,7 +266,7 @@ class Fetcher:
             return replace(failed, failure="not_json", reason=str(exc))
         if not isinstance(document, dict):
             return replace(failed, failure="not_json", reason="not a JSON object")
-        mismatch = _id_mismatch(document.get("id"), url, final_url)
+        mismatch = None if jrd else _id_mismatch(document.get("id"), url, final_url)
         if mismatch:
             return replace(failed, failure="id_mismatch", reason=mismatch)
         return replace(failed, document=document)

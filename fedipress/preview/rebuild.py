@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fedipress.config import CONFIG_FILE, load_config
-from fedipress.documents.urls import DYNAMIC_PATHS, WEBFINGER_PATH
+from fedipress.documents.urls import WEBFINGER_PATH, dynamic_paths
 from fedipress.errors import Diagnostic, FedipressError
 from fedipress.hosting import header_rules, redirect_rules
 
@@ -307,7 +307,9 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         from fedipress.adapters.asgi import InboxASGI
 
         inbox_app = InboxASGI(inbox)
-        routes |= {path: inbox_app for path in DYNAMIC_PATHS}
+        # The inbox's accounts are those of the config it opened with: a change to
+        # fediverse.accounts takes a restart of serve.
+        routes |= {path: inbox_app for path in dynamic_paths(inbox.config)}
     server_app = DevServer(
         site_dir / SERVE_DIR,
         live,
