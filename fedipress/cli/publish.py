@@ -100,7 +100,8 @@ def publish(
     no_deliver: bool,
     workers: int,
 ) -> None:
-    """Send new, edited and removed posts to every follower: Create, Update, Delete."""
+    """Send new, edited and removed posts to every follower: Create, Update, Delete; and
+    each account's boosts (topic accounts), profile changes and move to its own followers."""
     from fedipress.app.publish import live_site_reader, output_reader
     from fedipress.app.publish import publish as publish_changes
 
@@ -114,7 +115,7 @@ def publish(
                 read = output_reader(federation.config, output or site / "_site")
             result = await publish_changes(federation, read, backfill)
             line = (
-                f"{result.created} new, {result.updated} edited, {result.deleted} removed"
+                result.summary()
                 + (f", {result.recorded} recorded without sending" if result.recorded else "")
                 + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
             )

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -107,8 +107,10 @@ class InboxService:
         *,
         allow_private: bool = False,
         now: Callable[[], datetime] = _utcnow,
+        account_keys: Mapping[str, SigningKey] | None = None,
     ) -> InboxService:
-        """An inbox over a config, store and key given here (tests, embedding): the store
+        """An inbox over a config, store and keys given here (tests, embedding): `signer`
+        is the main account's, `account_keys` the topic accounts' by username. The store
         stays the caller's to close."""
         federation = Federation(
             config,
@@ -117,6 +119,7 @@ class InboxService:
             allow_private=allow_private,
             now=now,
             key_fetch_timeout=options.key_fetch_timeout,
+            account_keys=account_keys,
         )
         return cls(federation, options)
 

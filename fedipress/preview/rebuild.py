@@ -172,10 +172,7 @@ class Rebuilder:
             self.report.problem(str(exc))
             return
         if result.changes:
-            self.report.info(
-                f"published {result.created} new, {result.updated} edited, "
-                f"{result.deleted} removed to {result.inboxes} inboxes"
-            )
+            self.report.info(f"published {result.summary()} to {result.inboxes} inboxes")
         if result.queued:
             self.inbox.start_sender()
 

@@ -74,6 +74,7 @@ class RemoteServer:
     active: int = 0  # requests being answered right now
     max_active: int = 0
     actor_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # GET path -> document
 
     # --- addresses and documents ------------------------------------------------------------
 
@@ -117,6 +118,8 @@ class RemoteServer:
         return document
 
     def _document(self, path: str) -> tuple[int, dict[str, Any] | None]:
+        if path in self.documents:
+            return 200, self.documents[path]
         if path == "/users/ghost":
             return 410, None  # a deleted account
         if path == "/users/gts/main-key":
@@ -135,6 +138,7 @@ class RemoteServer:
         self.requests.clear()
         self.scripts.clear()
         self.actor_changes.clear()
+        self.documents.clear()
         self.redirects.clear()
         self.active = self.max_active = 0
 
