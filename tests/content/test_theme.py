@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 from fedipress import config as config_module
 from fedipress.config import Author, Config, FediverseConfig, MenuItem
 from fedipress.content import site as site_module
-from fedipress.content.pages import Alternate, PageInfo, SiteInfo
+from fedipress.content.pages import Alternate, PageInfo, SiteInfo, TopicInfo
 from fedipress.content.theme import load_theme, make_environment, render_template
 from fedipress.documents.post import Post, Tag
 
@@ -410,6 +410,7 @@ def test_docs__config_md_names_every_config_field() -> None:
 def test_docs__themes_md_names_every_context_field() -> None:
     classes = [
         SiteInfo,
+        TopicInfo,
         PageInfo,
         Alternate,
         Post,
