@@ -1,7 +1,8 @@
 """The inbox function's core: one framework-free object answering InboxRequests.
 
-Routes: `POST /ap/inbox` (personal and shared inbox), `GET /ap/followers` (the live count),
-`GET /ap/health`, `GET /.well-known/webfinger` (with the query visible: 400/404 work).
+Routes: `POST /ap/inbox` (personal and shared inbox of every account), `GET /ap/followers`
+and `GET /ap/topics/<name>/followers` (the live counts), `GET /ap/health`,
+`GET /.well-known/webfinger` (with the query visible: 400/404 work, and each account).
 The order of checks on a POST follows the issue and Mastodon: content type (415), size
 (413), JSON (400), signature (401, or 503 when the key cannot be fetched now), seen before
 (202, no second effect), blocked (202, dropped), then the handler; 202 on success. Replies
