@@ -25,9 +25,13 @@ PERMALINK_TOKENS = frozenset({"slug", "year", "month", "day"})
 # Mastodon's USERNAME_RE (app/models/account.rb), lower-case only: one canonical form.
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$")
 ACTOR_TYPES = ("Person", "Service", "Organization", "Application", "Group")
-# Matrix identifiers (spec, appendices: identifier grammar): a sigil, a localpart, a server name.
-MATRIX_USER_RE = re.compile(r"^@[a-z0-9._=\-/+]+:[A-Za-z0-9.\-]+(:\d{1,5})?$")
-MATRIX_ROOM_RE = re.compile(r"^[!#][^:\s]+:[A-Za-z0-9.\-]+(:\d{1,5})?$")
+# Matrix identifiers (spec, appendices: identifier grammar): a sigil, a localpart and a
+# server name (a host, or an IPv6 literal, with an optional port). Upper case is allowed
+# in user ids: older accounts have it (historical user ids).
+_MATRIX_SERVER = r"([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?"
+MATRIX_USER_RE = re.compile(rf"^@[A-Za-z0-9._=\-/+]+:{_MATRIX_SERVER}$")
+# A room id is '!opaque:server', or '!opaque' alone from room version 12 on (MSC4291).
+MATRIX_ROOM_RE = re.compile(rf"^(#[^:\s]+:{_MATRIX_SERVER}|![^:\s]+(:{_MATRIX_SERVER})?)$")
 POST_TYPES = ("Note", "Article")
 
 
