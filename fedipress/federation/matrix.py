@@ -179,12 +179,21 @@ class MatrixChannel:
 
     # -- requests ---------------------------------------------------------------------------
     async def _send(self, job: Job) -> Attempt:
+        announcement = None
+        if job.kind != "announce":
+            # What it changes first: waiting needs no request.
+            announcement = await asyncio.to_thread(self.store.get_announcement, job.announcement)
+            if announcement is None:
+                # Given up (or never queued): there is no message to change.
+                return Attempt(404, "the announcement was never sent")
+            if announcement.remote_id is None:
+                return Attempt(None, WAITING, waiting=True)
         room_id = await self._room_id(job)
         if isinstance(room_id, Attempt):
             return room_id
         room = quote(room_id, safe="")
         txn = quote(job.txn, safe="")
-        if job.kind == "announce":
+        if announcement is None:
             status, answer, retry_after = await self._put(
                 job, f"/rooms/{room}/send/m.room.message/{txn}", job.content or {}
             )
@@ -192,12 +201,7 @@ class MatrixChannel:
             if status is not None and 200 <= status < 300 and not isinstance(event_id, str):
                 return Attempt(None, "the homeserver's answer has no event_id")
             return self._attempt(status, answer, retry_after, event_id)
-        announcement = await asyncio.to_thread(self.store.get_announcement, job.announcement)
-        if announcement is None:
-            # Given up (or never queued): there is no message to change.
-            return Attempt(404, "the announcement was never sent")
-        if announcement.remote_id is None:
-            return Attempt(None, WAITING, waiting=True)
+        assert announcement.remote_id is not None
         event = quote(announcement.remote_id, safe="")
         if job.kind == "edit":
             path = f"/rooms/{room}/send/m.room.message/{txn}"
