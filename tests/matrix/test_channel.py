@@ -4,11 +4,13 @@ with it, a refusal is final, and a sender without the token leaves the room's ro
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,7 @@ from fedipress.federation.keys import SigningKey, generate_private_key
 from fedipress.federation.matrix import WAITING
 from fedipress.federation.publish_plan import LiveObject
 from fedipress.federation.store import Store, open_store
+from tests.inbox.remote import serve_in_thread
 from tests.matrix.homeserver import Homeserver, User
 
 T0 = datetime(2025, 1, 10, 12, 0, tzinfo=UTC)
@@ -179,3 +182,36 @@ async def test_sender_without_token_leaves_the_rooms_rows(
             (outcome,) = await federation.sender.drain()
         assert outcome.verdict == "done"
         assert len(homeserver.messages(reader, room)) == 1
+
+
+async def _rate_limited(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A homeserver that is busy: M_LIMIT_EXCEEDED with retry_after_ms (Synapse's answer
+    when its rate limits are on; the test homeserver has them off)."""
+    while (await receive()).get("more_body"):
+        pass
+    body = json.dumps({"errcode": "M_LIMIT_EXCEEDED", "retry_after_ms": 90_000}).encode()
+    headers = [(b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": 429, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.anyio
+async def test_rate_limited__retried_no_sooner_than_asked(tmp_path: Path) -> None:
+    with serve_in_thread(_rate_limited) as server:
+        config = parse_config(
+            "title: Blog\nbase_url: https://blog.example/\nfediverse: {username: blog}\n"
+            f"matrix: {{homeserver: 'http://127.0.0.1:{server.port}', room: '!room:localhost'}}\n"
+        )
+        store = open_store(None, tmp_path)
+        try:
+            site = Site(config, store)
+            queue_changes(config, store, site.live("First."), T0, 1)
+            async with site.federation("token") as federation:
+                (outcome,) = await federation.sender.drain()
+            (row,) = store.list_deliveries()
+        finally:
+            store.close()
+
+    assert (outcome.status, outcome.verdict) == (429, "retry")
+    assert "M_LIMIT_EXCEEDED" in outcome.error
+    assert row.state == "pending" and row.next_attempt_at >= T0 + timedelta(seconds=90)

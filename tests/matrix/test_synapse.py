@@ -164,3 +164,22 @@ def test_announcement__sender_killed_mid_send_posts_once(
 
 def _announcement_id(body: str) -> str:
     return Job.from_json(body).announcement
+
+
+def test_publish_without_token__queues_and_says_who_sends(tmp_path: Path) -> None:
+    blog = matrix_blog(tmp_path / "blog", "http://127.0.0.1:9", "#blog:localhost", User("", ""))
+    blog.build()
+    blog.publish()
+    blog.post("hello", post_text("Hello", "Queued for later.", 2))
+    blog.build()
+
+    out = blog.publish()
+
+    assert "1 Matrix messages" in out
+    assert "FEDIPRESS_MATRIX_TOKEN is not set" in out
+    store = blog.store()
+    try:
+        (row,) = store.list_deliveries()
+        assert (row.channel, row.state, row.attempts) == ("matrix", "pending", 0)
+    finally:
+        store.close()
