@@ -103,6 +103,8 @@ def publish(
     """Send new, edited and removed posts to every follower: Create, Update, Delete."""
     from fedipress.app.publish import live_site_reader, output_reader
     from fedipress.app.publish import publish as publish_changes
+    from fedipress.app.wiring import MATRIX_TOKEN_ENV
+    from fedipress.federation.matrix import CHANNEL as MATRIX_CHANNEL
 
     federation = _federation(site)
 
@@ -116,8 +118,15 @@ def publish(
             line = (
                 f"{result.created} new, {result.updated} edited, {result.deleted} removed"
                 + (f", {result.recorded} recorded without sending" if result.recorded else "")
-                + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
+                + f"; {result.queued - result.announcements} deliveries to "
+                + f"{result.inboxes} inboxes queued"
+                + (f", {result.announcements} Matrix messages" if result.announcements else "")
             )
+            if result.announcements and MATRIX_CHANNEL not in federation.sender.channels:
+                line += (
+                    f"\nwarning: {MATRIX_TOKEN_ENV} is not set, so the Matrix messages wait "
+                    "for a sender that has it (fedipress deliver, the inbox function)"
+                )
             return line, result.queued
 
     message, queued = asyncio.run(run())

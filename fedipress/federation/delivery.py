@@ -11,6 +11,9 @@ Each outcome is committed before its request's slot (the per-host limit) is give
 small group commits, so a crash re-sends at most the requests in flight: per process, at
 most `per_host` per host and `batch` in all. The sender loop also prunes old rows (seen
 activity ids, finished deliveries) on a schedule: see Retention.
+
+Rows of other channels (a Matrix room: federation/matrix.py) go through the same queue and
+the same loop; a Channel sends each of them and says what its answers mean.
 """
 
 from __future__ import annotations
@@ -20,11 +23,11 @@ import logging
 import random
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -35,7 +38,7 @@ from fedipress.federation.fetch import user_agent_for
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import sign_request
 from fedipress.federation.ssrf import GuardedTransport, check_destination
-from fedipress.federation.store.base import Delivery, Store
+from fedipress.federation.store.base import ACTIVITYPUB, Delivery, Store
 
 HOST_UNAVAILABLE = "host unavailable"
 Verdict = Literal["done", "retry", "dead", "gone"]
@@ -144,9 +147,43 @@ class Outcome:
     status: int | None
     verdict: Verdict
     error: str = ""
+    remote_id: str | None = None  # what the receiving side calls it (a Matrix event id)
+    waiting: bool = False  # not sent yet: it waits for another delivery, the host is fine
 
 
 Result = tuple[Delivery, Outcome, timedelta | None]  # an outcome and its Retry-After
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What one try of a channel's delivery gave: the status (None: no answer), an error for
+    the log and the row, a Retry-After, the receiving side's id for what was sent, and
+    `waiting` when nothing was sent because the row waits for another one (an edit for its
+    announcement): retried later without counting against the host."""
+
+    status: int | None
+    error: str = ""
+    retry_after: timedelta | None = None
+    remote_id: str | None = None
+    waiting: bool = False
+
+
+class Channel(Protocol):
+    """A way to deliver other than a signed ActivityPub POST (a Matrix room): its rows share
+    the queue, the leases, the per-host limits and the retries; the channel sends one row
+    and says what its statuses mean."""
+
+    async def send(self, delivery: Delivery) -> Attempt:
+        """One try; never raises for a network failure (that is an Attempt without status)."""
+        ...
+
+    def verdict(self, status: int | None) -> Verdict: ...
+
+    def settle(self, store: Store, delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+        """Runs in the transaction that records `outcome`: what the channel remembers of it."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass
@@ -179,6 +216,8 @@ class Sender:
     probe_interval: timedelta = timedelta(hours=6)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # Other channels by name (Delivery.channel); the sender claims only the rows it can send.
+    channels: Mapping[str, Channel] = field(default_factory=dict)
 
     max_clients: int = 2048  # per-host connection pools kept open at once
 
@@ -200,6 +239,8 @@ class Sender:
         self._clients.clear()
         for client in clients:
             await client.aclose()
+        for channel in self.channels.values():
+            await channel.aclose()
 
     def _client_for(self, url: str) -> httpx.AsyncClient:
         if self.client is not None:
@@ -229,7 +270,12 @@ class Sender:
         outcomes: list[Outcome] = []
         while True:
             claimed = await asyncio.to_thread(
-                self.store.claim_due, self.now(), self.batch, self.lease_seconds, self.owner
+                self.store.claim_due,
+                self.now(),
+                self.batch,
+                self.lease_seconds,
+                self.owner,
+                (ACTIVITYPUB, *self.channels),
             )
             if not claimed:
                 return outcomes
@@ -319,9 +365,23 @@ class Sender:
         # The slot is held until the outcome is committed: what a crash can re-send is
         # bounded by the slots, not by how far the commits lag behind the network.
         async with self._limit(delivery.inbox_url):
-            status, error, retry_after = await self._post(delivery)
-            verdict = self.policy.verdict(status)
-            outcome = Outcome(delivery.id, delivery.inbox_url, status, verdict, error)
+            channel = self.channels.get(delivery.channel)
+            if channel is None:
+                status, error, retry_after = await self._post(delivery)
+                verdict = self.policy.verdict(status)
+                outcome = Outcome(delivery.id, delivery.inbox_url, status, verdict, error)
+            else:
+                attempt = await channel.send(delivery)
+                retry_after = attempt.retry_after
+                outcome = Outcome(
+                    delivery.id,
+                    delivery.inbox_url,
+                    attempt.status,
+                    "retry" if attempt.waiting else channel.verdict(attempt.status),
+                    attempt.error[:MAX_ERROR_CHARS],
+                    attempt.remote_id,
+                    attempt.waiting,
+                )
             await self._commit((delivery, outcome, retry_after))
         return outcome
 
@@ -403,6 +463,8 @@ class Sender:
         """Store one outcome; runs inside _record_all's transaction."""
         now = self.now()
         host = host_of(delivery.inbox_url)
+        if (channel := self.channels.get(delivery.channel)) is not None:
+            channel.settle(self.store, delivery, outcome, now)
         if outcome.verdict == "done":
             self.store.complete(delivery.id, outcome.status, now)
             self.store.record_host_success(host, now)
@@ -422,7 +484,7 @@ class Sender:
                 outcome.error[:200],
             )
             return
-        if outcome.error != HOST_UNAVAILABLE:
+        if outcome.error != HOST_UNAVAILABLE and not outcome.waiting:
             days = self.store.record_host_failure(host, now)
             if days >= self.unavailable_after_days:
                 self.store.set_host_unavailable(host, True)
@@ -439,7 +501,8 @@ class Sender:
         else:
             self.store.retry_later(delivery.id, when, outcome.status, outcome.error, now)
             # A host marked unavailable is skipped quietly until its next probe.
-            level = logging.DEBUG if outcome.error == HOST_UNAVAILABLE else logging.INFO
+            quiet = outcome.error == HOST_UNAVAILABLE or outcome.waiting
+            level = logging.DEBUG if quiet else logging.INFO
             log.log(
                 level,
                 "will retry %s to %s at %s: %s",

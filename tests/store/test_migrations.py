@@ -24,6 +24,7 @@ TABLES = {
     "hosts",
     "host_failure_days",
     "published_objects",
+    "announcements",
 }
 
 
