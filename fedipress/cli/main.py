@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fedipress import __version__
+from fedipress.cli.doctor import doctor
 from fedipress.cli.inbox import blocks, followers, inbox, interactions
 from fedipress.cli.publish import deliver, deliveries, publish
 from fedipress.cli.serve import serve
@@ -213,6 +214,7 @@ main.add_command(blocks)
 main.add_command(publish)
 main.add_command(deliver)
 main.add_command(deliveries)
+main.add_command(doctor)
 
 
 __all__ = ["BuildFailed", "main"]

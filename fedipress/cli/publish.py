@@ -47,6 +47,7 @@ async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int
             sys.stderr.write(f"\rdelivered {sent}")
             sys.stderr.flush()
 
+    await federation.sender.prune_if_due()  # old rows go with each round, as the inbox's do
     outcomes = await federation.sender.drain(progress=progress)
     if show:
         sys.stderr.write("\r\033[K")
@@ -169,7 +170,8 @@ def drain_with_workers(site: Path, workers: int, verbosity: Verbosity) -> tuple[
 @click.pass_obj
 @handle_errors
 def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
-    """Send the queued deliveries that are due (once, or --loop until Ctrl-C)."""
+    """Send the queued deliveries that are due and prune old rows (once, or --loop until
+    Ctrl-C)."""
     if not loop:
         _require_site(site)
         done, retrying, dead = drain_with_workers(site, workers, verbosity)

@@ -14,6 +14,11 @@ activity ids, finished deliveries) on a schedule: see Retention.
 
 Rows of other channels (a Matrix room: federation/matrix.py) go through the same queue and
 the same loop; a Channel sends each of them and says what its answers mean.
+
+A drain may have a time budget (a serverless invocation that must return): no request
+starts after it, rows claimed but not sent are handed back untouched, and a request still
+in flight is cut off and due again at once, without counting against its host. The next
+drain picks up where this one stopped.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,6 +47,9 @@ from fedipress.federation.ssrf import GuardedTransport, check_destination
 from fedipress.federation.store.base import ACTIVITYPUB, Delivery, Store
 
 HOST_UNAVAILABLE = "host unavailable"
+# A request cut off when its drain's time budget ran out: it may have arrived, so it is sent
+# again (receivers drop a repeated activity id), and it says nothing about the host.
+INTERRUPTED = "interrupted: the drain's time budget ran out"
 Verdict = Literal["done", "retry", "dead", "gone"]
 MAX_ANSWER_BYTES = 4096  # of an answer's body read at most: only for the log and `deliveries`
 MAX_ERROR_CHARS = 500  # of it kept as the delivery's last error
@@ -218,6 +227,7 @@ class Sender:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     # Other channels by name (Delivery.channel); the sender claims only the rows it can send.
     channels: Mapping[str, Channel] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic  # seconds, for drain budgets
 
     max_clients: int = 2048  # per-host connection pools kept open at once
 
@@ -264,11 +274,19 @@ class Sender:
             asyncio.get_running_loop().create_task(oldest.aclose())
         return client
 
-    async def drain(self, progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    async def drain(
+        self, progress: Callable[[int], None] | None = None, budget: float | None = None
+    ) -> list[Outcome]:
         """Send every delivery that is due now (several batches if needed); `progress` is
-        told how many were sent so far after each batch."""
+        told how many were sent so far after each batch.
+
+        With a `budget` (seconds), the drain ends within it: no request starts once it has
+        passed, claimed rows not sent by then are released as they were, and a request in
+        flight is cut off (INTERRUPTED) and due again at once. Nothing is lost; the next
+        drain continues with what is left, oldest first."""
+        stop_at = None if budget is None else self.monotonic() + budget
         outcomes: list[Outcome] = []
-        while True:
+        while stop_at is None or self.monotonic() < stop_at:
             claimed = await asyncio.to_thread(
                 self.store.claim_due,
                 self.now(),
@@ -278,13 +296,21 @@ class Sender:
                 (ACTIVITYPUB, *self.channels),
             )
             if not claimed:
-                return outcomes
+                break
             unavailable = await asyncio.to_thread(self._unavailable, claimed)
-            outcomes += await asyncio.gather(
-                *(self._skip(d) if d.id in unavailable else self._deliver(d) for d in claimed)
+            results = await asyncio.gather(
+                *(
+                    self._skip(d) if d.id in unavailable else self._deliver(d, stop_at)
+                    for d in claimed
+                )
             )
+            outcomes += [outcome for outcome in results if outcome is not None]
+            unsent = [d.id for d, outcome in zip(claimed, results, strict=True) if outcome is None]
+            if unsent:
+                await asyncio.to_thread(self.store.release, unsent, self.owner)
             if progress is not None:
                 progress(len(outcomes))
+        return outcomes
 
     async def run(self, stop: asyncio.Event, idle: float = 5.0) -> None:
         """Drain now, then whenever woken (a new row was queued) or every `idle` seconds;
@@ -299,11 +325,11 @@ class Sender:
             for task in waiters:
                 task.cancel()
 
-    async def drain_and_prune(self) -> list[Outcome]:
-        """A serverless request's sending round: prune first if due (a drain may use up the
-        request's time budget), then send what is due."""
+    async def drain_and_prune(self, budget: float | None = None) -> list[Outcome]:
+        """A serverless invocation's sending round: prune first if due (a drain may use up
+        the time budget), then send what is due within `budget` seconds."""
         await self.prune_if_due()
-        return await self.drain()
+        return await self.drain(budget=budget)
 
     async def prune_if_due(self) -> int:
         """Delete rows older than the retention, at most once per `retention.interval`;
@@ -361,29 +387,45 @@ class Sender:
         await self._commit((delivery, outcome, self.probe_interval))
         return outcome
 
-    async def _deliver(self, delivery: Delivery) -> Outcome:
+    async def _deliver(self, delivery: Delivery, stop_at: float | None = None) -> Outcome | None:
+        """Send one delivery and record its outcome; None when the budget ending at
+        `stop_at` ran out before its turn came (it was not sent: the caller releases it)."""
         # The slot is held until the outcome is committed: what a crash can re-send is
         # bounded by the slots, not by how far the commits lag behind the network.
         async with self._limit(delivery.inbox_url):
+            if stop_at is not None and self.monotonic() >= stop_at:
+                return None
             channel = self.channels.get(delivery.channel)
             if channel is None:
-                status, error, retry_after = await self._post(delivery)
+                status, error, retry_after = await self._post(delivery, stop_at)
                 verdict = self.policy.verdict(status)
                 outcome = Outcome(delivery.id, delivery.inbox_url, status, verdict, error)
             else:
-                attempt = await channel.send(delivery)
-                retry_after = attempt.retry_after
-                outcome = Outcome(
-                    delivery.id,
-                    delivery.inbox_url,
-                    attempt.status,
-                    "retry" if attempt.waiting else channel.verdict(attempt.status),
-                    attempt.error[:MAX_ERROR_CHARS],
-                    attempt.remote_id,
-                    attempt.waiting,
-                )
+                outcome, retry_after = await self._send_on(channel, delivery, stop_at)
             await self._commit((delivery, outcome, retry_after))
         return outcome
+
+    async def _send_on(
+        self, channel: Channel, delivery: Delivery, stop_at: float | None
+    ) -> tuple[Outcome, timedelta | None]:
+        """One try on another channel, cut off like a POST when the drain's budget ends (the
+        channel's own idempotency, such as a Matrix transaction id, makes the retry safe)."""
+        limit = None if stop_at is None else max(stop_at - self.monotonic(), 0.0)
+        with anyio.move_on_after(limit) as scope:
+            attempt = await channel.send(delivery)
+        if scope.cancelled_caught:
+            interrupted = Outcome(delivery.id, delivery.inbox_url, None, "retry", INTERRUPTED)
+            return interrupted, None
+        outcome = Outcome(
+            delivery.id,
+            delivery.inbox_url,
+            attempt.status,
+            "retry" if attempt.waiting else channel.verdict(attempt.status),
+            attempt.error[:MAX_ERROR_CHARS],
+            attempt.remote_id,
+            attempt.waiting,
+        )
+        return outcome, attempt.retry_after
 
     async def _commit(self, result: Result) -> None:
         """Record one outcome, in a group commit with those that finished meanwhile: one
@@ -409,25 +451,33 @@ class Sender:
             for delivery, outcome, retry_after in results:
                 self._record(delivery, outcome, retry_after)
 
-    async def _post(self, delivery: Delivery) -> tuple[int | None, str, timedelta | None]:
+    async def _post(
+        self, delivery: Delivery, stop_at: float | None = None
+    ) -> tuple[int | None, str, timedelta | None]:
         """POST one delivery: (status, error, Retry-After). The whole request, the answer's
-        body included, gets `deadline` seconds. Once a status has arrived it decides: a body
+        body included, gets `deadline` seconds, or what is left of the drain's budget (then
+        a request cut off answers INTERRUPTED). Once a status has arrived it decides: a body
         that is endless, slow or shorter than it said does not make an accepted POST a retry.
         """
         started = anyio.current_time()
+        limit, budgeted = self.deadline, False
+        if stop_at is not None and stop_at - self.monotonic() < self.deadline:
+            limit, budgeted = max(stop_at - self.monotonic(), 0.0), True
         try:
-            with anyio.fail_after(self.deadline):
+            with anyio.fail_after(limit):
                 refusal = await check_destination(delivery.inbox_url, self.allow_private)
                 if refusal is not None:
                     return 403, f"refused: {refusal}", None  # never retried: a private address
                 response = await self._send(delivery)
         except TimeoutError:
+            if budgeted:
+                return None, INTERRUPTED, None
             return None, f"no answer within {self.deadline} s", None
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS], None
         answer = bytearray()
         try:
-            with anyio.CancelScope(deadline=started + self.deadline):
+            with anyio.CancelScope(deadline=started + limit):
                 await _read_answer(response, answer)
         finally:
             await response.aclose()
@@ -483,6 +533,10 @@ class Sender:
                 outcome.status,
                 outcome.error[:200],
             )
+            return
+        if outcome.error == INTERRUPTED:
+            # Cut off by the budget, not refused: due again at once, no backoff, no failure.
+            self.store.retry_later(delivery.id, now, outcome.status, outcome.error, now)
             return
         if outcome.error != HOST_UNAVAILABLE and not outcome.waiting:
             days = self.store.record_host_failure(host, now)

@@ -313,6 +313,13 @@ class Store(Protocol):
         """
         ...
 
+    def release(self, ids: Sequence[str], owner: str) -> int:
+        """Hand back rows `owner` claimed but never sent (a drain's time budget ran out):
+        their lease is cleared and the claim's attempt taken back, so they are due at once
+        for the next drain, as they were. Rows no longer leased to `owner` are left alone.
+        Returns how many were released."""
+        ...
+
     def complete(self, id: str, status: int | None, now: datetime) -> None: ...
     def retry_later(
         self, id: str, next_at: datetime, status: int | None, error: str, now: datetime

@@ -146,6 +146,16 @@ class OutboundSql(SqlCore):
         # RETURNING gives no order guarantee.
         return sorted((_delivery(row) for row in rows), key=lambda d: (d.next_attempt_at, d.id))
 
+    def release(self, ids: Sequence[str], owner: str) -> int:
+        if not ids:
+            return 0
+        return self._write(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, "
+            "attempts = attempts - 1 WHERE state = 'pending' AND lease_owner = ? "
+            f"AND id IN ({placeholders(len(ids))})",
+            (owner, *ids),
+        )
+
     def _finish(
         self,
         id: str,
