@@ -21,6 +21,7 @@ import pytest
 from fedipress.cli.support import PrintableFormatter
 from fedipress.federation.delivery import INTERRUPTED, RetryPolicy, Sender, parse_retry_after
 from fedipress.federation.keys import RSAPrivateKey, SigningKey
+from fedipress.federation.matrix import CHANNEL, Job, MatrixChannel
 from fedipress.federation.store import Follower
 from tests.inbox.harness import ACTOR, BLOG, Clock, Database, Inbox, verify_blog_request
 from tests.inbox.remote import (
@@ -589,3 +590,28 @@ async def test_sender_drain_and_prune__prunes_in_the_same_round(
     assert [o.verdict for o in outcomes] == ["done"]
     assert sqlite_db.store.get_delivery(old) is None
     assert [d.state for d in sqlite_db.store.list_deliveries()] == ["done"]
+
+
+@pytest.mark.anyio
+async def test_sender_drain__a_matrix_message_cut_off_by_the_budget_is_due_again_at_once(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    with silent_server() as homeserver:
+        # Given a room message queued for a homeserver that never answers
+        job = Job("announce", homeserver, "!room:example.org", "txn1", "txn1", f"{BLOG}/ap/p/1")
+        where = f"{homeserver}/!room:example.org"
+        sqlite_db.store.enqueue(
+            "announce-1", [where], job.to_json(), senders.clock(), channel=CHANNEL
+        )
+        channel = MatrixChannel(sqlite_db.store, "token", "fedipress-test", allow_private=True)
+        send = senders(sqlite_db.store, channels={CHANNEL: channel})
+        try:
+            # When a scheduled drain's budget runs out while the request waits
+            (outcome,) = await send.drain(budget=0.3)
+        finally:
+            await channel.aclose()
+    # Then it is cut off, as a POST would be: due again at once, the host not blamed
+    assert (outcome.status, outcome.verdict, outcome.error) == (None, "retry", INTERRUPTED)
+    (row,) = sqlite_db.store.list_deliveries()
+    assert (row.state, row.lease_owner) == ("pending", None)
+    assert row.next_attempt_at <= senders.clock()
