@@ -4,7 +4,8 @@ case that `fedipress publish`, the deploy hook and the preview's rebuilds all ca
 The published objects come from the built output (the outbox and its pages) or from the
 live site (`--from URL`, the same documents over HTTP). Each change's row in the published
 record and its delivery rows are written in one transaction: a crash between them loses
-nothing, and running publish again queues nothing new.
+nothing, and running publish again queues nothing new. The Matrix room's announcements
+(`matrix:` in the config) are rows of the same queue, written in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fedipress.documents.media import JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
 from fedipress.federation.fetch import Fetcher
+from fedipress.federation.matrix import queue_announcements
 from fedipress.federation.publish_plan import (
     LiveObject,
     Planned,
@@ -43,12 +45,13 @@ class PublishResult:
     updated: int
     deleted: int
     recorded: int
-    queued: int  # delivery rows added
+    queued: int  # delivery rows added, the Matrix room's included
     inboxes: int
     announced: int = 0  # boosts by topic accounts
     undone: int = 0  # boosts undone
     profiles: int = 0  # actor Updates
     moves: int = 0
+    announcements: int = 0  # of `queued`, Matrix messages (announcements, edits, redactions)
 
     @property
     def changes(self) -> int:
@@ -188,10 +191,11 @@ def queue_changes(
     """Plan the changes and queue them, all in one transaction: posts (to the main account's
     followers, and their edits and removals to the topic accounts' that boosted them), the
     topic accounts' boosts, and profile updates and moves of every account, each activity
-    signed by its actor (`retiring`: account -> a rotation's old key, by fingerprint)."""
+    signed by its actor (`retiring`: account -> a rotation's old key, by fingerprint); and
+    the Matrix room's announcements of new, edited and removed posts."""
     counts = dict.fromkeys(("create", "update", "delete", "record", "remember"), 0)
     counts |= dict.fromkeys(("announce", "undo", "profile", "move"), 0)
-    queued = 0
+    queued = announced = 0
     inboxes: dict[tuple[str, ...], list[str]] = {}
     with store.transaction():
         known = {}
@@ -231,18 +235,24 @@ def queue_changes(
                     signed_by=plan.signed_by,
                     signing_key=plan.signing_key,
                 )
+            if config.matrix is not None:
+                # Posts only: queue_announcements leaves boosts, profiles and moves alone.
+                announced += queue_announcements(
+                    store, config.matrix, plan.change, plan.object_id, plan.activity, now
+                )
             store.put_published(plan.record)
     return PublishResult(
         counts["create"],
         counts["update"],
         counts["delete"],
         counts["record"],
-        queued,
+        queued + announced,
         len(set().union(*inboxes.values())),
         counts["announce"],
         counts["undo"],
         counts["profile"],
         counts["move"],
+        announced,
     )
 
 

@@ -20,12 +20,15 @@ from fedipress.federation.delivery import Sender
 from fedipress.federation.fetch import Fetcher
 from fedipress.federation.keyfetch import CachedKeyFetcher
 from fedipress.federation.keys import SigningKey
+from fedipress.federation.matrix import CHANNEL as MATRIX_CHANNEL
+from fedipress.federation.matrix import MatrixChannel
 from fedipress.federation.store import open_store
 from fedipress.federation.store.base import Store
 
 DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
 SITE_ENV = "FEDIPRESS_SITE_DIR"
 ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
+MATRIX_TOKEN_ENV = "FEDIPRESS_MATRIX_TOKEN"  # never in fedipress.yaml: it is a password
 
 
 def _utcnow() -> datetime:
@@ -35,7 +38,8 @@ def _utcnow() -> datetime:
 class Federation:
     """A site's federation pieces, made once and shared: `fetcher` (signed, guarded GETs),
     `keys` (remote keys, cached in memory and in the store) and `sender` (the delivery
-    queue's worker, which drops a follower whose personal inbox answers 410).
+    queue's worker, which drops a follower whose personal inbox answers 410; it sends the
+    Matrix room's rows too when it has the room's access token, `matrix_token`).
 
     `aclose()` closes the network clients, and the store when it was opened here."""
 
@@ -52,6 +56,7 @@ class Federation:
         account_keys: Mapping[str, SigningKey] | None = None,
         retiring: Mapping[str, SigningKey] | None = None,
         retire_key: Callable[[str], None] | None = None,
+        matrix_token: str = "",
     ) -> None:
         """`signer` is the main account's key; `account_keys` those of the topic accounts
         (by username); `retiring` the old keys of rotations still being announced (by
@@ -82,6 +87,11 @@ class Federation:
             keys=self._keyring(),
             on_key_done=self.key_done,
         )
+        if config.matrix is not None and config.matrix.announces and matrix_token:
+            channel = MatrixChannel(
+                store, matrix_token, self.sender.user_agent, allow_private=allow_private
+            )
+            self.sender.channels = {MATRIX_CHANNEL: channel}
 
     def _keyring(self) -> dict[str, SigningKey]:
         """Every key a delivery may ask for: by key id (current keys) and by fingerprint."""
@@ -156,8 +166,8 @@ def open_federation(
     """Everything federation needs for a site: its config, signing key (FEDIPRESS_PRIVATE_KEY
     or the key file; `public_key` names a dev key pair instead), store and network clients.
     Private addresses are reachable with `allow_private` or FEDIPRESS_ALLOW_PRIVATE_ADDRESSES
-    (tests, development); `key_fetch_timeout` bounds the wait for a signer's key. Raises
-    ConfigError."""
+    (tests, development); `key_fetch_timeout` bounds the wait for a signer's key. The Matrix
+    room's access token comes from FEDIPRESS_MATRIX_TOKEN only. Raises ConfigError."""
     env = os.environ if environ is None else environ
     config = fediverse_config(site_dir, base_url)
     urls = Urls(config)
@@ -193,4 +203,5 @@ def open_federation(
         account_keys=keys,
         retiring=retiring,
         retire_key=retire,
+        matrix_token=env.get(MATRIX_TOKEN_ENV, "").strip(),
     )

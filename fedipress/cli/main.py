@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from fedipress import __version__
+from fedipress.cli.doctor import doctor
 from fedipress.cli.inbox import blocks, followers, inbox, interactions
 from fedipress.cli.move import move
 from fedipress.cli.publish import deliver, deliveries, publish
@@ -306,6 +307,7 @@ main.add_command(publish)
 main.add_command(deliver)
 main.add_command(deliveries)
 main.add_command(move)
+main.add_command(doctor)
 
 
 __all__ = ["BuildFailed", "main"]

@@ -282,6 +282,18 @@ _DECODERS: dict[str, int | None] = {
 ACCEPT_ENCODING = "gzip, deflate"
 
 
+async def read_body(response: httpx.Response, cap: int) -> tuple[bytes | None, str]:
+    """A streamed response's body decoded by its Content-Encoding, as `(body, "")`, or
+    `(None, why)`: over `cap` bytes, or an encoding ACCEPT_ENCODING did not ask for."""
+    encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
+    if encoding not in _DECODERS:
+        return None, f"content-encoding {encoding!r} was not asked for"
+    body = await _read_capped(response, _DECODERS[encoding], cap)
+    if body is None:
+        return None, f"body over {cap} bytes"
+    return body, ""
+
+
 async def _read_capped(response: httpx.Response, wbits: int | None, cap: int) -> bytes | None:
     """The body, decoded, or None once it exceeds `cap` bytes. Compressed bytes are inflated
     with a bounded output, so a few kilobytes of gzip cannot grow into gigabytes in memory

@@ -172,7 +172,10 @@ class Rebuilder:
             self.report.problem(str(exc))
             return
         if result.changes:
-            self.report.info(f"published {result.summary()} to {result.inboxes} inboxes")
+            self.report.info(
+                f"published {result.summary()} to {result.inboxes} inboxes"
+                + (" and the Matrix room" if result.announcements else "")
+            )
         if result.queued:
             self.inbox.start_sender()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,25 @@ def test_deliver__several_workers_send_each_row_once(blog: Blog, remote: RemoteS
     paths = [p for p, _, _ in activities(remote.posts())]
     assert len(paths) == len(set(paths)) == 42
     assert "pending 0, done 42, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+
+
+def test_deliver__a_oneshot_run_prunes_old_rows_too(blog: Blog, remote: RemoteServer) -> None:
+    # Given a delivery finished long ago (what a systemd timer's `deliver` finds)
+    store = blog.store()
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    try:
+        store.enqueue(
+            "https://blog.example/ap/posts/old#create", [remote.inbox("x")], "{}", long_ago
+        )
+        (old,) = store.list_deliveries()
+        store.complete(old.id, 202, long_ago)
+    finally:
+        store.close()
+    # When `fedipress deliver` runs once
+    assert blog.cli("deliver", str(blog.root)).stdout.startswith("0 delivered")
+    # Then the old row is gone: the timer's rounds keep the store small, as the inbox's do
+    store = blog.store()
+    try:
+        assert store.get_delivery(old.id) is None
+    finally:
+        store.close()

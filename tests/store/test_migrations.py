@@ -25,6 +25,7 @@ TABLES = {
     "host_failure_days",
     "published_objects",
     "moved_followers",
+    "announcements",
 }
 
 

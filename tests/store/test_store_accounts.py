@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from fedipress.federation.store import Follower, Store
+from fedipress.federation.store.base import ACTIVITYPUB
 from fedipress.federation.store.schema import load_migrations
 
 if TYPE_CHECKING:
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 ALICE = "https://mastodon.example/users/alice"
 BOB = "https://other.example/users/bob"
+POST = "https://blog.example/ap/posts/hello"
+ROOM = "https://matrix.example.org/_matrix/client/v3/rooms/%23blog%3Aexample.org"
 
 
 def follower(actor_id: str, account: str = "", **overrides: object) -> Follower:
@@ -115,32 +118,43 @@ def test_deliveries__name_the_key_that_signs_them(store: Store) -> None:
     assert store.count_pending_signed_with("ab12") == 0
 
 
+def _store_at(backend: Backend, version: int) -> None:
+    """Bring an empty database to schema `version`, as an older fedipress left it."""
+    backend.execute(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
+        "applied_at TEXT NOT NULL)"
+    )
+    for migration in load_migrations()[:version]:
+        for statement in migration.statements():
+            backend.execute(statement)
+        backend.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+            (migration.version, migration.name, "2024-01-01T00:00:00.000000Z"),
+        )
+
+
+STAMP = "2024-05-01T12:00:00.000000Z"
+
+
+def _old_follower(backend: Backend, actor_id: str, handle: str | None) -> None:
+    backend.execute(
+        "INSERT INTO followers (actor_id, inbox, shared_inbox, handle, follow_activity_id, "
+        "state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (actor_id, actor_id + "/inbox", None, handle, actor_id + "#f", "accepted", STAMP, STAMP),
+    )
+
+
 def test_migration__an_existing_store_keeps_its_followers_and_deliveries(
     empty_backend: Backend,
 ) -> None:
     # Given a store at the first schema, with a follower and a queued delivery
     backend = empty_backend
-    first = load_migrations()[0]
-    backend.execute(
-        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
-        "applied_at TEXT NOT NULL)"
-    )
-    for statement in first.statements():
-        backend.execute(statement)
-    backend.execute(
-        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (1, 'initial', ?)",
-        ("2024-01-01T00:00:00.000000Z",),
-    )
-    stamp = "2024-05-01T12:00:00.000000Z"
-    backend.execute(
-        "INSERT INTO followers (actor_id, inbox, shared_inbox, handle, follow_activity_id, "
-        "state, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (ALICE, ALICE + "/inbox", None, "@alice", ALICE + "#f", "accepted", stamp, stamp),
-    )
+    _store_at(backend, 1)
+    _old_follower(backend, ALICE, "@alice")
     backend.execute(
         "INSERT INTO deliveries (id, activity_id, inbox_url, body, state, attempts, "
         "next_attempt_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ("d1", "https://blog.example/x", ALICE + "/inbox", "{}", "pending", 0, stamp, stamp, stamp),
+        ("d1", "https://blog.example/x", ALICE + "/inbox", "{}", "pending", 0, STAMP, STAMP, STAMP),
     )
     # When this fedipress opens it
     store = backend.open()
@@ -150,6 +164,65 @@ def test_migration__an_existing_store_keeps_its_followers_and_deliveries(
     assert (kept.actor_id, kept.account, kept.handle, kept.created_at) == (ALICE, "", "@alice", NOW)
     delivery = store.get_delivery("d1")
     assert delivery is not None and (delivery.signed_by, delivery.signing_key) == (None, None)
+    assert delivery.channel == ACTIVITYPUB
     # and one actor may now follow two accounts
     store.upsert_follower(follower(ALICE, "rust"))
     assert store.count_followers(account=None) == 2
+
+
+def test_migration__a_store_with_matrix_rows_gains_accounts(empty_backend: Backend) -> None:
+    # Given a store at 0002_channels (Matrix announcements), with followers, deliveries on
+    # both channels and an announcement with its event id
+    backend = empty_backend
+    (channels,) = [m for m in load_migrations() if m.name == "channels"]
+    (accounts,) = [m for m in load_migrations() if m.name == "accounts"]
+    assert channels.version < accounts.version
+    _store_at(backend, channels.version)
+    _old_follower(backend, ALICE, "@alice")
+    _old_follower(backend, BOB, None)
+    columns = (
+        "id, activity_id, inbox_url, body, state, attempts, next_attempt_at, created_at, "
+        "updated_at, channel"
+    )
+    for row in (
+        ("ap", POST + "#create", ALICE + "/inbox", "{}", "pending", 1, STAMP, STAMP, STAMP),
+        ("mx", POST + "#create", ROOM, '{"kind": "announce"}', "done", 1, STAMP, STAMP, STAMP),
+        ("dead", POST + "#update", BOB + "/inbox", "{}", "dead", 9, STAMP, STAMP, STAMP),
+    ):
+        channel = "matrix" if row[0] == "mx" else ACTIVITYPUB
+        backend.execute(
+            f"INSERT INTO deliveries ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, channel),
+        )
+    backend.execute(
+        "INSERT INTO announcements (id, destination, object_id, remote_id, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        ("txn-1", ROOM, POST, "$event", STAMP, STAMP),
+    )
+    # When this fedipress opens it
+    store = backend.open()
+    # Then it is at the newest schema, every follower is the main account's
+    assert store.schema_version() == accounts.version == load_migrations()[-1].version
+    assert [(f.account, f.actor_id) for f in store.list_followers(account=None)] == [
+        ("", ALICE),
+        ("", BOB),
+    ]
+    # every delivery keeps its channel and state, signed (if at all) by the main account
+    rows = {d.id: d for d in store.list_deliveries()}
+    assert {k: (d.channel, d.state, d.signed_by, d.signing_key) for k, d in rows.items()} == {
+        "ap": (ACTIVITYPUB, "pending", None, None),
+        "mx": ("matrix", "done", None, None),
+        "dead": (ACTIVITYPUB, "dead", None, None),
+    }
+    assert rows["mx"].body == '{"kind": "announce"}'
+    # the announcement keeps its event id, so an edit can still target it
+    announced = store.latest_announcement(ROOM, POST)
+    assert announced is not None and (announced.id, announced.remote_id) == ("txn-1", "$event")
+    # and both new kinds of rows work side by side: a topic account's signed row, a Matrix row
+    key_id = "https://blog.example/ap/topics/rust/actor#main-key"
+    store.enqueue(POST + "#announce", [BOB + "/inbox"], "{}", NOW, key_id)
+    store.enqueue(POST + "#update", [ROOM], "{}", NOW, channel="matrix")
+    claimed = {d.activity_id + " " + d.channel: d for d in store.claim_due(NOW, 10, 60, "w")}
+    assert claimed[POST + "#announce activitypub"].signed_by == key_id
+    assert claimed[POST + "#update matrix"].signed_by is None
+    assert POST + "#create activitypub" in claimed

@@ -28,6 +28,9 @@ BlockKind = Literal["actor", "domain"]
 InteractionKind = Literal["like", "announce", "reply"]
 InteractionState = Literal["approved", "pending"]
 DeliveryState = Literal["pending", "done", "dead"]
+# How a delivery is sent: a signed POST to an ActivityPub inbox, or another channel's request
+# (federation/delivery.py, Channel). Every channel shares the queue's leases and retries.
+ACTIVITYPUB = "activitypub"
 PublishedState = Literal["live", "deleted"]
 
 
@@ -146,6 +149,23 @@ class Delivery:
     updated_at: datetime
     signed_by: str | None = None  # the key id that signs it; None: the main account's
     signing_key: str | None = None  # a fingerprint pinning one key of that id (a rotation)
+    channel: str = ACTIVITYPUB
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A post as announced somewhere other than ActivityPub (a Matrix room): `id` is the
+    announcing delivery's activity id, `destination` where it went, and `remote_id` what the
+    other side calls it (the Matrix event id) once sent, so edits and removals can target it.
+    `removed_at` is set once its removal was queued."""
+
+    id: str
+    destination: str
+    object_id: str
+    remote_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -305,10 +325,12 @@ class Store(Protocol):
         now: datetime,
         signed_by: str | None = None,
         signing_key: str | None = None,
+        channel: str = ACTIVITYPUB,
     ) -> int:
-        """Queue one delivery per inbox, due now, to be signed with the key `signed_by` (a key
-        id; None: the main account's) or, pinned, the key with fingerprint `signing_key`;
-        returns rows added (repeats are no-ops)."""
+        """Queue one delivery per inbox on `channel`, due now, to be signed with the key
+        `signed_by` (a key id; None: the main account's) or, pinned, the key with fingerprint
+        `signing_key` (ActivityPub rows only: other channels are not signed); returns rows
+        added (repeats are no-ops)."""
         ...
 
     def count_pending_signed_with(self, signing_key: str) -> int:
@@ -316,13 +338,26 @@ class Store(Protocol):
         ...
 
     def claim_due(
-        self, now: datetime, limit: int, lease_seconds: int, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: int,
+        owner: str,
+        channels: Sequence[str] | None = None,
     ) -> list[Delivery]:
-        """Lease up to `limit` due pending deliveries to `owner`, oldest due first.
+        """Lease up to `limit` due pending deliveries to `owner`, oldest due first; only those
+        of `channels` when given (a sender leaves the rows it cannot send to another).
 
         A delivery is due when `next_attempt_at <= now` and it has no lease or an expired one.
         Concurrent workers never get the same row. Each claim adds one to `attempts`.
         """
+        ...
+
+    def release(self, ids: Sequence[str], owner: str) -> int:
+        """Hand back rows `owner` claimed but never sent (a drain's time budget ran out):
+        their lease is cleared and the claim's attempt taken back, so they are due at once
+        for the next drain, as they were. Rows no longer leased to `owner` are left alone.
+        Returns how many were released."""
         ...
 
     def complete(self, id: str, status: int | None, now: datetime) -> None: ...
@@ -374,4 +409,18 @@ class Store(Protocol):
         self, state: PublishedState | None = None, limit: int = 1000, offset: int = 0
     ) -> list[PublishedObject]:
         """Ordered by object id."""
+        ...
+
+    # -- announcements on other channels ----------------------------------------------------
+    def put_announcement(self, item: Announcement) -> None:
+        """Insert or replace; an existing row keeps its `created_at`."""
+        ...
+
+    def get_announcement(self, id: str) -> Announcement | None: ...
+    def latest_announcement(self, destination: str, object_id: str) -> Announcement | None:
+        """The newest announcement of the post at `destination` not yet removed."""
+        ...
+
+    def remove_announcement(self, id: str) -> bool:
+        """Forget an announcement (it was never sent: nothing can edit or remove it)."""
         ...
