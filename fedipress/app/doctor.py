@@ -59,6 +59,7 @@ HTML = "text/html"
 WEBFINGER_ACCEPT = "application/jrd+json, application/json"  # what Mastodon asks (webfinger.rb)
 CLOCK_TOLERANCE = timedelta(seconds=60)  # NTP keeps clocks within a second; HTTP dates round
 CLOCK_TITLE = "the inbox's clock agrees with this machine's"
+TOPIC_ROUTES = "docs/deploy.md#topic-accounts-on-your-own-server"
 _SHORT_MAX_AGE = int(SHORT_CACHE.rsplit("=", 1)[1])
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
 _ALTERNATE = re.compile(
@@ -120,6 +121,8 @@ class DoctorTarget:
     key_note: str = ""  # why there is no private key here
     public_pem: str = ""  # the committed public key
     removed: tuple[str, ...] = ()  # uids of removed posts, newest removal first
+    # Each topic account's committed public key, by username ('' when it has none here).
+    topic_pems: Mapping[str, str] = field(default_factory=dict)
 
 
 def site_target(
@@ -148,7 +151,13 @@ def site_target(
         entries = parse_record(record.read_text(encoding="utf-8"), str(record))
         removed = [(e.deleted, e.uid) for e in entries.values() if e.deleted]
     uids = tuple(uid for _when, uid in sorted(removed, reverse=True))
-    return DoctorTarget(config.base_url, config, private, note, public, uids)
+    topic_pems = {}
+    for topic in config.fediverse.accounts:
+        try:
+            topic_pems[topic.username] = read_public_pem(site_dir, config, account=topic.username)
+        except FedipressError:
+            topic_pems[topic.username] = ""
+    return DoctorTarget(config.base_url, config, private, note, public, uids, topic_pems)
 
 
 def url_target(url: str) -> DoctorTarget:
@@ -227,6 +236,8 @@ class _Doctor:
         await self._host_meta()
         await self._inbox(actor)
         await self._signed_get(actor)
+        for topic in self.config.fediverse.accounts if self.config.fediverse else ():
+            await self._topic_account(topic.username)
 
     def _home(self, home: Answer) -> bool:
         title = "the home page answers"
@@ -433,29 +444,83 @@ class _Doctor:
         self._published_key(actor)
         return actor
 
-    def _published_key(self, actor: Mapping[str, Any]) -> None:
-        title = "the actor publishes the site's public key"
-        if not self.target.public_pem:
-            self.skipped("actor.key", title, "no site folder given: nothing to compare with")
+    def _published_key(self, actor: Mapping[str, Any], account: str = "") -> None:
+        """The key the actor publishes is the committed public key of its account ('' the
+        main one)."""
+        if account:
+            id, title = f"topic.{account}.key", f"@{account}'s actor publishes its public key"
+            ours_pem = self.target.topic_pems.get(account, "")
+            why = "its public key file is not in the site folder"
+        else:
+            id, title = "actor.key", "the actor publishes the site's public key"
+            ours_pem = self.target.public_pem
+            why = "no site folder given: nothing to compare with"
+        if not ours_pem:
+            self.skipped(id, title, why)
             return
         key = actor.get("publicKey")
-        pem = key.get("publicKeyPem") if isinstance(key, dict) else None
+        published_pem = key.get("publicKeyPem") if isinstance(key, dict) else None
         try:
-            published = load_public_key(str(pem))
-            ours = load_public_key(self.target.public_pem)
+            published = load_public_key(str(published_pem))
+            ours = load_public_key(ours_pem)
         except KeyFormatError as exc:
-            self.failed("actor.key", title, str(exc), "rebuild and deploy")
+            self.failed(id, title, str(exc), "rebuild and deploy")
             return
         if published.public_numbers() == ours.public_numbers():
-            self.passed("actor.key", title)
+            self.passed(id, title)
         else:
             self.failed(
-                "actor.key",
+                id,
                 title,
                 "the deployed actor has another key than the site's public key file",
                 "deploy the current build; if the key was replaced on purpose, followers' "
                 "servers treat the blog as a new account (FEDERATION.md §4.6)",
             )
+
+    # --- topic accounts (fediverse.accounts) ----------------------------------------------------
+
+    async def _topic_account(self, username: str) -> None:
+        """A topic account as a server finds it: WebFinger for its handle (which a static
+        file cannot answer: it names the main account for every handle), its actor with
+        its key, and its followers collection."""
+        urls = self.urls.for_account(username)
+        prefix = f"topic.{username}"
+        handle = urls.handle()
+        label = f"WebFinger for acct:{handle}"
+        url = f"{urls.webfinger()}?resource={quote('acct:' + handle, safe='')}"
+        answer = await self._document(
+            f"{prefix}.webfinger", label, url, WEBFINGER_ACCEPT, JRD_MEDIA_TYPE, short_cache=True
+        )
+        if answer is not None:
+            jrd = answer.json_object()
+            links = jrd.get("links")
+            selves = [
+                link.get("href")
+                for link in (links if isinstance(links, list) else [])
+                if isinstance(link, dict) and link.get("rel") == "self"
+            ]
+            title = f"WebFinger for acct:{handle} names @{username}'s actor"
+            if jrd.get("subject") == f"acct:{handle}" and urls.actor() in selves:
+                self.passed(f"{prefix}.webfinger.subject", title, urls.actor())
+            else:
+                self.failed(
+                    f"{prefix}.webfinger.subject",
+                    title,
+                    f"subject {jrd.get('subject')!r}, self {selves}",
+                    "a static WebFinger file answers every handle with the main account: "
+                    "route `/.well-known/webfinger` to the inbox, which answers for each "
+                    f"account ({TOPIC_ROUTES})",
+                )
+        actor_url = urls.actor()
+        label = f"@{username}'s actor"
+        answer = await self._document(f"{prefix}.actor", label, actor_url, short_cache=True)
+        if answer is not None:
+            self._static(f"{prefix}.actor", label, actor_url, answer)
+            self._published_key(answer.json_object(), username)
+        label = f"@{username}'s followers collection"
+        answer = await self._document(f"{prefix}.followers", label, urls.followers())
+        if answer is not None:
+            self._static(f"{prefix}.followers", label, urls.followers(), answer)
 
     async def _collections(self, actor: Mapping[str, Any]) -> None:
         for name in ("outbox", "followers", "following", "featured"):

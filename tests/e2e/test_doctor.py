@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +22,7 @@ import httpx
 import pytest
 from serving import TIMEOUT, Serve
 
-from fedipress.app.keyfiles import generate_keys
+from fedipress.app.keyfiles import generate_keys, generate_missing_keys
 from fedipress.config import load_config
 from fedipress.federation.signatures import format_http_date
 from tests.inbox.remote import serve_in_thread
@@ -134,10 +135,9 @@ def test_doctor__a_private_address_needs_the_opt_in(served: Serve) -> None:
 # --- a plain file server: no host rules, no inbox ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def plain_server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def plain_file_server(site: Path, out: Path) -> Iterator[str]:
     """`python -m http.server` on a free port, serving the site built for that address."""
-    out = tmp_path_factory.mktemp("plain")
     proc = subprocess.Popen(
         [sys.executable, "-u", "-m", "http.server", "0", "--bind", "127.0.0.1"],
         cwd=out,
@@ -166,6 +166,12 @@ def plain_server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         proc.wait(TIMEOUT)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def plain_server(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with plain_file_server(site, tmp_path_factory.mktemp("plain")) as url:
+        yield url
 
 
 def test_doctor__plain_file_server_fails_types_cors_410_and_inbox(
@@ -199,6 +205,63 @@ def test_doctor__plain_file_server_human_output(site: Path, plain_server: str) -
     assert all(line.startswith("✗ ") for line in lines[:-1])
     assert any("→ fix: this plain file server ignores `_headers`" in line for line in lines)
     assert re.fullmatch(r"\d+ passed, \d+ failed, \d+ skipped", lines[-1])
+
+
+# --- topic accounts (fediverse.accounts) ---------------------------------------------------------
+
+TOPICS = ("bread", "code")
+
+
+@pytest.fixture(scope="module")
+def topic_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example site with two topic accounts and their key pairs."""
+    root = make_site(tmp_path_factory.mktemp("doctor-topics") / "site")
+    with (root / "fedipress.yaml").open("a", encoding="utf-8") as config:
+        config.write(
+            "  accounts:\n"
+            "    - {username: bread, tags: [bread, cooking]}\n"
+            "    - {username: code, tags: [programming]}\n"
+        )
+    generate_missing_keys(root, load_config(root))
+    return root
+
+
+def test_doctor__serve_passes_every_topic_account_check(topic_site: Path) -> None:
+    serve = Serve(topic_site, "--no-reload").start()
+    try:
+        result = doctor(str(topic_site), "--base-url", serve.url, "--allow-private", "--json")
+    finally:
+        serve.stop()
+    assert result.code == 0, result.out + result.err
+    assert result.checks("fail") == {} and result.checks("skip") == {}
+    passed = result.checks("pass")
+    for name in TOPICS:
+        for check in ("webfinger", "webfinger.subject", "actor", "actor.content", "key"):
+            assert f"topic.{name}.{check}" in passed, (name, check)
+        assert f"topic.{name}.followers.content" in passed
+        assert passed[f"topic.{name}.webfinger.subject"]["detail"].endswith(
+            f"/ap/topics/{name}/actor"
+        )
+
+
+def test_doctor__static_webfinger_cannot_answer_for_topic_accounts(
+    topic_site: Path, tmp_path: Path
+) -> None:
+    # A plain file server answers every handle with the main account's JRD, and serves the
+    # topic accounts' documents without their media type
+    with plain_file_server(topic_site, tmp_path) as url:
+        result = doctor(str(topic_site), "--base-url", url, "--allow-private", "--json")
+    assert result.code == 1
+    failed, passed = result.checks("fail"), result.checks("pass")
+    for name in TOPICS:
+        subject = failed[f"topic.{name}.webfinger.subject"]
+        assert "subject 'acct:mara@127.0.0.1:" in subject["detail"]
+        assert "route `/.well-known/webfinger` to the inbox" in subject["fix"]
+        for check in ("actor", "followers"):
+            assert "not application/activity+json" in failed[f"topic.{name}.{check}"]["detail"]
+            assert "ignores `_headers`" in failed[f"topic.{name}.{check}"]["fix"]
+        # what a static host can serve of a topic account: its actor's content and key
+        assert {f"topic.{name}.actor.content", f"topic.{name}.key"} <= set(passed)
 
 
 # --- proxies in front of the inbox ------------------------------------------------------------
