@@ -13,6 +13,7 @@ Anything that is not a FedipressError is a bug: the CLI shows its traceback.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
@@ -115,3 +116,16 @@ class BuildFailed(FedipressError):
             lines.append(f"... and {len(self.diagnostics) - MAX_REPORTED} more")
         lines.append(self.message)
         return "\n".join(lines)
+
+
+def unreadable(path: str, exc: OSError) -> FedipressError:
+    """A site file that exists but cannot be read (a loop of symbolic links, a folder in
+    its place, no permission), as an error naming the file instead of a crash."""
+    if exc.errno == errno.ELOOP:
+        return FedipressError(
+            "symbolic link loop", SourceLocation(path), "remove the link or fix its target"
+        )
+    reason = (exc.strerror or type(exc).__name__).lower()
+    return FedipressError(
+        f"cannot read the file: {reason}", SourceLocation(path), "check the file and its rights"
+    )

@@ -33,7 +33,7 @@ from fedipress.documents.published_ids import (
 )
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import build_jrd, render_host_meta
-from fedipress.errors import Diagnostic, SourceLocation
+from fedipress.errors import Diagnostic, SourceLocation, unreadable
 from fedipress.hosting import RedirectRule
 
 FEATURED_FALLBACK = 5  # latest posts shown on a new profile when none is pinned
@@ -71,6 +71,8 @@ class FederationDocuments:
                 stats.append((str(path), st.st_mtime_ns, st.st_size))
             except FileNotFoundError:
                 stats.append((str(path), 0, 0))
+            except OSError as exc:
+                raise unreadable(str(path), exc) from None
         return digest(stats)
 
     def page_hook(self, site: Site) -> PageHook:
@@ -247,4 +249,6 @@ def load_record(site_dir: Path) -> dict[str, PublishedId]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise unreadable(str(path), exc) from None
     return parse_record(text, str(path))

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedipress.config import Config
-from fedipress.errors import ConfigError, FedipressError, SourceLocation
+from fedipress.errors import ConfigError, FedipressError, SourceLocation, unreadable
 from fedipress.federation.keys import (
     generate_private_key,
     load_private_key,
@@ -123,6 +123,8 @@ def read_public_pem(site_dir: Path, config: Config, public_key: Path | None = No
             SourceLocation(config.path),
             f"run: fedipress keys generate {site_dir}",
         ) from None
+    except OSError as exc:
+        raise unreadable(str(paths.public), exc) from None
     if "PRIVATE KEY" in text:
         raise ConfigError(
             f"'{paths.public}' holds a private key; it would be published",
@@ -155,6 +157,8 @@ def read_private_key(
                 f"no private key: set {PRIVATE_KEY_ENV} or create '{path}'",
                 hint=f"run: fedipress keys generate {site_dir}",
             ) from None
+        except OSError as exc:
+            raise unreadable(str(path), exc) from None
     key = load_private_key(pem)
     published = load_public_key(read_public_pem(site_dir, config, public_key))
     if published.public_numbers() != key.public_key().public_numbers():
