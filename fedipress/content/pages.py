@@ -507,7 +507,9 @@ def check_links(
             if problem:
                 message, hint = problem
                 line = line_of(doc.source, href)
-                warnings.append(Diagnostic("warning", message, SourceLocation(doc.source, line), hint))
+                warnings.append(
+                    Diagnostic("warning", message, SourceLocation(doc.source, line), hint)
+                )
     return warnings
 
 
@@ -584,14 +586,14 @@ def _broken(
         path = urlsplit(urljoin(doc.url, parts.path)).path
     if not path:
         return None
-    found = by_url.get(path if path.endswith("/") else path + "/") or by_url.get(path)
-    target = file_for(path)
-    if target in targets.known or f"{target}/index.html" in targets.known:
-        if found is not None and found[1]:
-            return _missing_anchor(found[0], href, parts.fragment, targets)
+    page = by_url.get(path if path.endswith("/") else path + "/") or by_url.get(path)
+    output = file_for(path)
+    if output in targets.known or f"{output}/index.html" in targets.known:
+        if page is not None and page[1]:
+            return _missing_anchor(page[0], href, parts.fragment, targets)
         return None
-    if found is not None and not found[1]:
-        return _hidden(href, found[0])
+    if page is not None and not page[1]:
+        return _hidden(href, page[0])
     return f"broken internal link '{href}'", _FIX_LINK
 
 
@@ -616,6 +618,5 @@ def _missing_anchor(
     where = "this page" if href.startswith("#") else f"'{target.source}'"
     return (
         f"broken link '{href}': {where} has no anchor '#{fragment}'",
-        "headings get anchors from their text, such as '## Feeding ratios' -> "
-        "'#feeding-ratios'",
+        "headings get anchors from their text, such as '## Feeding ratios' -> '#feeding-ratios'",
     )

@@ -320,6 +320,7 @@ def write_site_files(site_dir: Path, files: Mapping[str, bytes]) -> None:
             pass
         except OSError as exc:  # a link loop: replacing it would hide the author's link
             raise unreadable(str(target), exc) from None
+        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.tmp")
         temporary.write_bytes(data)
         os.replace(temporary, target)

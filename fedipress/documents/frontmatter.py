@@ -83,11 +83,11 @@ def _parse_toml(source: str, path: str) -> tuple[dict[str, Any], Positions]:
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         at = _TOML_AT.search(message)
-        line, column = (int(at.group(1)) + 1, int(at.group(2))) if at else (2, 0)
+        row, column = (int(at.group(1)) + 1, int(at.group(2))) if at else (2, 0)
         raise ContentError(
             f"invalid TOML: {_TOML_AT.sub('', message)}",
-            SourceLocation(path, line, column),
-            "check the quoting: TOML needs quotes around text, such as title = \"Hello\"",
+            SourceLocation(path, row, column),
+            'check the quoting: TOML needs quotes around text, such as title = "Hello"',
         ) from exc
     positions = Positions(path, line_offset=1)
     table = ""

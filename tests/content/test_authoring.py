@@ -169,7 +169,8 @@ x
 @pytest.mark.parametrize(("value", "drafted"), [('"true"', True), ("'False'", False)])
 def test_front_matter__quoted_booleans_are_accepted(make_site, value: str, drafted: bool) -> None:
     site = make_site(
-        CONFIG + f"-- content/posts/a.md --\n---\ntitle: A\ndate: 2024-05-01\ndraft: {value}\n---\nx\n"
+        CONFIG
+        + f"-- content/posts/a.md --\n---\ntitle: A\ndate: 2024-05-01\ndraft: {value}\n---\nx\n"
     )
     assert check(site, opts()).posts == (0 if drafted else 1)
 
@@ -240,7 +241,8 @@ x
 
 def test_toml_front_matter__typos_warn_too(make_site) -> None:
     site = make_site(
-        CONFIG + '-- content/posts/a.md --\n+++\ntitle = "A"\ndate = 2024-05-01\ndarft = true\n+++\n'
+        CONFIG
+        + '-- content/posts/a.md --\n+++\ntitle = "A"\ndate = 2024-05-01\ndarft = true\n+++\n'
     )
     [warning] = check(site, opts()).warnings
     assert warning.location == SourceLocation("content/posts/a.md", 4, 1)

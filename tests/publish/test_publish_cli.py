@@ -252,3 +252,50 @@ def test_deliver__several_workers_send_each_row_once(blog: Blog, remote: RemoteS
     paths = [p for p, _, _ in activities(remote.posts())]
     assert len(paths) == len(set(paths)) == 42
     assert "pending 0, done 42, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+
+
+def test_publish__the_object_served_after_an_edit_has_the_updated_the_update_carried(
+    blog: Blog, remote: RemoteServer
+) -> None:
+    # Given a post published to followers
+    blog.build()
+    blog.publish()
+    blog.post("news", post_text("News", "First text.", 2))
+    blog.build()
+    blog.publish()
+    static = blog.root / "_site/ap/posts/news"
+    assert "updated" not in json.loads(static.read_text())  # never edited yet
+    # When it is edited (no `updated:` in front matter), built and published
+    blog.post("news", post_text("News", "Second text.", 2))
+    blog.build()
+    served = json.loads(static.read_text())
+    blog.publish()
+    # Then the object served at the post's id says when it changed, and so does the Update
+    (update, *_) = [r.json() for r in remote.posts() if r.json()["type"] == "Update"]
+    assert "updated" in served
+    assert update["object"]["updated"] == served["updated"]
+    assert update["object"]["content"] == served["content"]
+    # and a rebuild keeps that time: the record in published-ids.json remembers it
+    (blog.root / "content/posts/other.md").write_text(post_text("Other", "x", 3))
+    blog.build()
+    assert json.loads(static.read_text())["updated"] == served["updated"]
+    record = json.loads((blog.root / "published-ids.json").read_text())["ids"]["news"]
+    assert record["edited"] and record["version"]
+
+
+def test_publish__deleting_an_article_names_its_type(blog: Blog, remote: RemoteServer) -> None:
+    blog.build()
+    blog.publish()
+    blog.post(
+        "essay",
+        post_text("Essay", "Long.", 2).replace("---\nLong", "post_type: Article\n---\nLong"),
+    )
+    blog.build()
+    blog.publish()
+    blog.remove("essay")
+    blog.build()
+    blog.publish()
+    deletes = [r.json() for r in remote.posts() if r.json()["type"] == "Delete"]
+    assert deletes and all(d["object"]["formerType"] == "Article" for d in deletes)
+    tombstone = json.loads((blog.root / "_site/ap/tombstones/essay").read_text())
+    assert tombstone["formerType"] == "Article"
