@@ -15,6 +15,7 @@ import click
 
 from fedipress.cli.support import (
     Verbosity,
+    _relative,
     _require_site,
     handle_errors,
     log_to_stderr,
@@ -36,6 +37,15 @@ def _federation(site: Path) -> Federation:
 
     _require_site(site)
     return open_federation(site)
+
+
+def say_store(site: Path, verbosity: Verbosity, preview: bool = False) -> None:
+    """Name the store a command uses on standard error: the preview keeps its own."""
+    from fedipress.app.wiring import describe_site_store
+
+    if not verbosity.quiet:
+        where = _relative(describe_site_store(site, preview=preview))
+        click.echo(f"store: {printable(where)}", err=True)
 
 
 async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int, int]:
@@ -105,6 +115,7 @@ def publish(
     from fedipress.app.publish import publish as publish_changes
 
     federation = _federation(site)
+    say_store(site, verbosity)
 
     async def run() -> tuple[str, int]:
         async with federation:
@@ -162,12 +173,17 @@ def drain_with_workers(site: Path, workers: int, verbosity: Verbosity) -> tuple[
 def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
     """Send the queued deliveries that are due (once, or --loop until Ctrl-C)."""
     if not loop:
+        from fedipress.app.wiring import fediverse_config
+
         _require_site(site)
+        fediverse_config(site)  # refuses a folder that is not a site before any store is made
+        say_store(site, verbosity)
         done, retrying, dead = drain_with_workers(site, workers, verbosity)
         if not verbosity.quiet:
             click.echo(f"{done} delivered, {retrying} to retry, {dead} failed")
         return
     federation = _federation(site)
+    say_store(site, verbosity)
     log_to_stderr(verbosity)  # one line per delivery outcome while it runs
 
     async def run() -> str:
@@ -191,16 +207,29 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
     "--limit", type=click.IntRange(1), default=50, show_default=True, help="How many rows to show."
 )
 @click.option("--retry-dead", is_flag=True, help="Make every dead delivery pending again.")
+@click.option(
+    "--preview",
+    is_flag=True,
+    help="Use the store of `fedipress serve` (.fedipress/serve-inbox.db) instead.",
+)
 @click.pass_obj
 @handle_errors
 def deliveries(
-    verbosity: Verbosity, site: Path, state: str | None, limit: int, retry_dead: bool
+    verbosity: Verbosity | None,
+    site: Path,
+    state: str | None,
+    limit: int,
+    retry_dead: bool,
+    preview: bool,
 ) -> None:
     """Show the delivery queue: counts, and the latest rows with their last error."""
-    from fedipress.app.wiring import open_site_store
+    from fedipress.app.wiring import fediverse_config, open_site_store
 
+    verbosity = verbosity or Verbosity()
     _require_site(site)
-    store = open_site_store(site)
+    fediverse_config(site)  # refuses a folder that is not a Fediverse site, as build does
+    say_store(site, verbosity, preview)
+    store = open_site_store(site, preview=preview)
     try:
         _show_deliveries(store, verbosity, state, limit, retry_dead)
     finally:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from fedipress.config import CONFIG_FILE, load_config
 from fedipress.documents.urls import DYNAMIC_PATHS, WEBFINGER_PATH
 from fedipress.errors import Diagnostic, FedipressError
+from fedipress.federation.store.url import PREVIEW_SQLITE_PATH
 from fedipress.hosting import header_rules, redirect_rules
 
 if TYPE_CHECKING:
@@ -338,6 +339,11 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         try:
             await rebuilder.build()
             report.info(f"serving {url.rstrip('/')}{base_path}/")
+            if inbox is not None:
+                report.info(
+                    f"the preview's followers are kept in {SERVE_DATABASE}: "
+                    "see them with `fedipress followers list --preview`"
+                )
             if watcher is not None:
                 await rebuilder.rebuild_on_change(watcher, stop)
         finally:
@@ -362,7 +368,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         sock.close()
 
 
-SERVE_DATABASE = ".fedipress/serve-inbox.db"
+SERVE_DATABASE = PREVIEW_SQLITE_PATH.as_posix()
 
 
 def _local_inbox(site_dir: Path, base_url: str) -> tuple[InboxService | None, Path | None]:
