@@ -22,7 +22,12 @@ import anyio.to_thread
 import httpx
 
 from fedipress import __version__
-from fedipress.documents.media import AP_ACCEPT, JSONObject, is_activity_media_type
+from fedipress.documents.media import (
+    AP_ACCEPT,
+    JRD_MEDIA_TYPE,
+    JSONObject,
+    is_activity_media_type,
+)
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.origins import Origin, origin_of
 from fedipress.federation.signatures import (
@@ -153,10 +158,18 @@ class Fetcher:
         that refuses those stubs; checking the final URL too keeps an open redirect from
         lending an origin to another host's document (Mastodon's CVE-2024-23832 fix).
         """
+        return await self._fetch(url, _AP_DOCUMENT)
+
+    async def fetch_jrd(self, url: str) -> FetchResult:
+        """GET a WebFinger answer (a JRD): as `fetch_json`, but `application/jrd+json` or
+        `application/json`, and a JRD has a `subject` instead of an `id` to check."""
+        return await self._fetch(url, _JRD_DOCUMENT)
+
+    async def _fetch(self, url: str, kind: _Kind) -> FetchResult:
         try:
             with anyio.fail_after(self.limits.total):
                 async with self._host_slot(url):
-                    return await self._fetch_json(url)
+                    return await self._fetch_json(url, kind)
         except TimeoutError:
             return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
 
@@ -177,14 +190,14 @@ class Fetcher:
             if slot.users == 0:
                 del self._hosts[origin]
 
-    async def _fetch_json(self, url: str) -> FetchResult:
+    async def _fetch_json(self, url: str, kind: _Kind) -> FetchResult:
         current = url
         for _hop in range(self.limits.max_redirects + 1):
             refusal = await check_destination(current, self.allow_private)
             if refusal:
                 return FetchResult(url, failure="refused", reason=refusal, final_url=current)
             headers = {
-                "Accept": AP_ACCEPT,
+                "Accept": kind.accept,
                 "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": self.user_agent,
             }
@@ -206,7 +219,7 @@ class Fetcher:
                 if response.has_redirect_location:
                     current = _join(current, response.headers["location"])
                     continue
-                return await self._read_document(url, current, response)
+                return await self._read_document(url, current, response, kind)
             except httpx.TimeoutException as exc:
                 failure: FetchFailure = "timeout"
                 return FetchResult(url, response.status_code, None, failure, repr(exc), current)
@@ -223,7 +236,7 @@ class Fetcher:
         )
 
     async def _read_document(
-        self, url: str, final_url: str, response: httpx.Response
+        self, url: str, final_url: str, response: httpx.Response, kind: _Kind
     ) -> FetchResult:
         failed = FetchResult(url, response.status_code, final_url=final_url)
         status = response.status_code
@@ -233,7 +246,7 @@ class Fetcher:
         if not 200 <= status < 300:
             return replace(failed, failure="http_error", reason=f"HTTP {status}")
         content_type = response.headers.get("content-type", "")
-        if not is_activity_media_type(content_type):
+        if not kind.media_type_ok(content_type):
             return replace(failed, failure="wrong_media_type", reason=repr(content_type))
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limits.max_body:
@@ -252,11 +265,28 @@ class Fetcher:
             return replace(failed, failure="not_json", reason=str(exc))
         if not isinstance(document, dict):
             return replace(failed, failure="not_json", reason="not a JSON object")
-        mismatch = _id_mismatch(document.get("id"), url, final_url)
+        mismatch = _id_mismatch(document.get("id"), url, final_url) if kind.has_id else None
         if mismatch:
             return replace(failed, failure="id_mismatch", reason=mismatch)
         return replace(failed, document=document)
 
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a GET asks for and accepts: ActivityPub documents, or WebFinger's JRDs."""
+
+    accept: str
+    media_type_ok: Callable[[str], bool]
+    has_id: bool  # check the document's `id` against the URL (FEP-fe34)
+
+
+def _is_jrd_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in (JRD_MEDIA_TYPE, "application/json")
+
+
+_AP_DOCUMENT = _Kind(AP_ACCEPT, is_activity_media_type, True)
+_JRD_DOCUMENT = _Kind(f"{JRD_MEDIA_TYPE}, application/json;q=0.9", _is_jrd_media_type, False)
 
 # The encodings a GET asks for (Accept-Encoding), and the zlib window that decodes each.
 _DECODERS: dict[str, int | None] = {
