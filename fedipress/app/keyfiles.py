@@ -46,6 +46,17 @@ def generate_keys(
 ) -> tuple[KeyPaths, str]:
     """Write a new key pair; returns the paths and the private PEM (to print once)."""
     paths = key_paths(site_dir, config)
+    if not force and paths.public.exists() and not paths.private.exists():
+        # A checkout of a site whose private key lives elsewhere (a secret store, another
+        # machine), such as the example site: the account's key is already chosen.
+        raise FedipressError(
+            f"the site already has a public key, '{paths.public}', but its private key is not "
+            f"here ('{paths.private}')",
+            hint=f"put the private key in '{paths.private}' or set {PRIVATE_KEY_ENV}; "
+            "`fedipress serve` needs neither (it makes a local key pair); to give the account "
+            "a new key instead, which followers' servers must refetch (FEDERATION.md §4.6), "
+            "run `fedipress keys generate --force`",
+        )
     existing = [p for p in (paths.public, paths.private) if p.exists()]
     if existing and not force:
         raise FedipressError(

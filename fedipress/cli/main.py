@@ -189,17 +189,29 @@ def keys_generate(verbosity: Verbosity, site: Path, force: bool, print_private: 
 @handle_errors
 def keys_show(verbosity: Verbosity, site: Path) -> None:
     """Print the public key and its key id."""
-    from fedipress.app.keyfiles import read_public_pem
+    from fedipress.app.keyfiles import key_paths, read_public_pem
     from fedipress.config import load_config
     from fedipress.documents.urls import Urls
 
     _require_site(site)
     config = load_config(site)
     if config.fediverse is None:
-        raise FedipressError(
-            "the site has no 'fediverse' section",
-            hint="add 'fediverse: {username: blog}' to fedipress.yaml",
+        # The key id is the actor's URL plus #main-key, and only a `fediverse:` section makes
+        # the site an actor; the key itself may already be there.
+        public = key_paths(site, config).public
+        if not public.is_file():
+            raise FedipressError(
+                "the site has no 'fediverse' section, so it has no account and no key",
+                hint="add 'fediverse: {username: blog}' to fedipress.yaml, then run "
+                f"fedipress keys generate {site}",
+            )
+        click.echo(
+            "key id: none, as the site has no 'fediverse' section (the key id is the "
+            "account's URL plus #main-key)",
+            err=True,
         )
+        click.echo(public.read_text(encoding="ascii"), nl=False)
+        return
     click.echo(f"key id: {Urls(config).key_id()}")
     click.echo(read_public_pem(site, config), nl=False)
 
