@@ -21,6 +21,11 @@ from typing import Literal
 MAX_REPORTED = 50
 
 
+def counted(number: int, noun: str) -> str:
+    """'1 post', '2 posts': a count with its noun, singular or plural (regular nouns)."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 @dataclass(frozen=True, order=True)
 class SourceLocation:
     """A place in a source file; line and column are 1-based, 0 means unknown."""
@@ -104,9 +109,9 @@ class BuildFailed(FedipressError):
         self.diagnostics = sorted(set(diagnostics), key=Diagnostic.sort_key)
         errors = sum(1 for d in self.diagnostics if d.severity == "error")
         warnings = len(self.diagnostics) - errors
-        parts = [f"{errors} error{'s' if errors != 1 else ''}"] if errors else []
+        parts = [counted(errors, "error")] if errors else []
         if warnings:
-            parts.append(f"{warnings} warning{'s' if warnings != 1 else ''} (fatal with --strict)")
+            parts.append(f"{counted(warnings, 'warning')} (fatal with --strict)")
         super().__init__("build failed: " + ", ".join(parts))
 
     def __str__(self) -> str:

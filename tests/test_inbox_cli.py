@@ -570,7 +570,7 @@ def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: Remot
         store.add_interaction(Interaction(f"{liker}#likes/1", "like", liker, POST), SINCE)
     store.add_block("domain", "spam.example", SINCE)
     for command, first_line in (
-        ("deliveries --limit 2000", "pending 2000, done 0, dead 0"),
+        ("queue --limit 2000", "pending 2000, done 0, dead 0"),
         ("interactions list", f"- like     approved {likers[0]} -> {POST}"),
     ):
         # When they are piped into `head -1`, which leaves after the first line
@@ -598,7 +598,7 @@ def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: Remot
         ["interactions", "list"],
         ["blocks", "list"],
         ["blocks", "add", "spam.example"],
-        ["deliveries"],
+        ["queue"],
         ["deliver"],
     ],
 )
@@ -637,5 +637,5 @@ def test_followers_list__the_preview_store_is_named_and_reachable(
     assert shown.exit_code == 0
     assert remote.actor_id("bob") in shown.stdout
     assert f"store: {site}/.fedipress/serve-inbox.db" in shown.stderr
-    deliveries = run("deliveries", "--preview", str(site))
+    deliveries = run("queue", "--preview", str(site))
     assert deliveries.exit_code == 0 and "serve-inbox.db" in deliveries.stderr

@@ -1,15 +1,17 @@
-"""CLI commands for publishing to followers: `publish`, `deliver`, `deliveries`."""
+"""CLI commands for publishing to followers: `publish`, `deliver`, `queue` (once called
+`deliveries`, one letter from `deliver`; the old name still works, with a note)."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
+from collections.abc import Callable
 import os
 import signal
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -23,6 +25,8 @@ from fedipress.cli.support import (
     site_argument,
     verbosity_options,
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from fedipress.app.wiring import Federation
@@ -65,14 +69,33 @@ async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int
     return done, len(outcomes) - done - dead, dead
 
 
-workers_option = click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(0),
-    default=1,
-    show_default=True,
-    help="Sending processes (0: one per core); more send a large fan-out faster.",
-)
+def _old_workers(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    """`--workers N`, the old spelling of `--jobs N`: still works, with a note."""
+    if value is not None:
+        click.echo("note: --workers is now --jobs (-j), as in `fedipress build`", err=True)
+        ctx.meta["jobs"] = value
+
+
+def workers_option(func: F) -> F:
+    """`-j/--jobs`: processes, as in `fedipress build` (here: sending processes)."""
+    func = click.option(
+        "--workers",
+        type=click.IntRange(0),
+        hidden=True,
+        expose_value=False,
+        callback=_old_workers,
+        help="Old name of --jobs.",
+    )(func)
+    return click.option(
+        "--jobs",
+        "-j",
+        "workers",
+        type=click.IntRange(0),
+        default=1,
+        show_default=True,
+        help="Sending processes (0: one per core); more send a large fan-out faster.",
+        callback=lambda ctx, _p, value: ctx.meta.get("jobs", value),
+    )(func)
 
 
 @click.command()
@@ -199,7 +222,7 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
         click.echo(message)
 
 
-@click.command()
+@click.command("queue")
 @verbosity_options
 @site_argument
 @click.option("--state", type=click.Choice(["pending", "done", "dead"]), help="Only this state.")
@@ -214,7 +237,7 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
 )
 @click.pass_obj
 @handle_errors
-def deliveries(
+def queue(
     verbosity: Verbosity | None,
     site: Path,
     state: str | None,
@@ -253,3 +276,18 @@ def _show_deliveries(
         if row.last_error and verbosity.verbose:
             line += f"\n    {printable(row.last_error[:200])}"
         click.echo(line)
+
+
+def _old_deliveries(ctx: click.Context, **params: Any) -> None:
+    click.echo("note: `fedipress deliveries` is now `fedipress queue`", err=True)
+    ctx.invoke(queue, **params)
+
+
+# The old name, hidden from --help: scripts that call it keep working.
+deliveries = click.Command(
+    "deliveries",
+    params=queue.params,
+    callback=click.pass_context(_old_deliveries),
+    hidden=True,
+    help="Old name of `fedipress queue`.",
+)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from fedipress.config import CONFIG_FILE, load_config
 from fedipress.documents.urls import DYNAMIC_PATHS, WEBFINGER_PATH
-from fedipress.errors import Diagnostic, FedipressError
+from fedipress.errors import Diagnostic, FedipressError, counted
 from fedipress.federation.store.url import PREVIEW_SQLITE_PATH
 from fedipress.hosting import header_rules, redirect_rules
 
@@ -103,8 +103,8 @@ def local_url(sock: socket.socket) -> str:
 def summary(result: app.BuildResult) -> str:
     changed = "no changes" if result.unchanged else f"{result.rendered} written"
     return (
-        f"built {result.posts} posts, {result.pages} pages, "
-        f"{result.outputs} files ({changed}) in {result.seconds:.2f}s"
+        f"built {counted(result.posts, 'post')}, {counted(result.pages, 'page')}, "
+        f"{counted(result.outputs, 'file')} ({changed}) in {result.seconds:.2f}s"
     )
 
 

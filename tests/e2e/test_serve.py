@@ -154,7 +154,7 @@ def test_serve__builds_with_its_own_address_as_base_url(shared: Serve, client) -
     # Into its own folder, never into _site.
     assert (site / ".fedipress" / "serve" / "index.html").is_file()
     assert not (site / "_site").exists()
-    assert re.search(r"^built 1 posts, 1 pages, \d+ files", serve.text("out"), re.M)
+    assert re.search(r"^built 1 post, 1 page, \d+ files", serve.text("out"), re.M)
 
 
 @pytest.mark.parametrize(
@@ -269,7 +269,7 @@ def test_serve__rebuilds_and_reloads_after_an_edit(serve: Serve, own_client, sit
         post.write_text(post.read_text().replace("first version", "second version"))
         poll(lambda: "second version" in client.get("/posts/hello/").text, "the rebuilt post")
         assert int(events.wait_for("reload")) > int(hello)
-        serve.wait_for(r"^built 1 posts", count=2)
+        serve.wait_for(r"^built 1 post,", count=2)
     finally:
         events.close()
 

@@ -71,7 +71,7 @@ async def test_cli__prints_remote_control_characters_escaped(inbox: Inbox) -> No
         ("interactions", "list"),
         ("interactions", "list", "--reports"),
         ("blocks", "list"),
-        ("-v", "deliveries", "--limit", "1000"),
+        ("-v", "queue", "--limit", "1000"),
     ]
     for command in commands:
         result = run(inbox, *command)
