@@ -420,3 +420,32 @@ def test_missing_template__names_the_post_and_line(make_site) -> None:
         "content/posts/a.md:4: template 'fancy.html' not found "
         "(asked for by 'template: fancy.html')" in str(info.value)
     )
+
+
+# --- table of contents ---------------------------------------------------------------------
+
+
+def test_toc__opt_in_lists_the_headings_and_stays_inside_a_warning(make_site) -> None:
+    body = "Intro.\n\n## First part\n\nx\n\n### A detail\n\ny\n\n## Über uns\n\nz\n"
+    site = make_site(
+        CONFIG
+        + f"-- content/posts/long.md --\n---\ntitle: Long\ndate: 2024-05-01\ntoc: true\n---\n{body}"
+        + f"-- content/posts/plain.md --\n---\ntitle: Plain\ndate: 2024-05-02\n---\n{body}"
+        + "-- content/posts/warned.md --\n---\ntitle: Warned\ndate: 2024-05-03\ntoc: true\n"
+        + f"content_warning: grief\n---\n{body}"
+    )
+    build(site, opts())
+    long = (site / "_site/posts/long/index.html").read_text()
+    assert '<nav class="toc" aria-labelledby="toc-title">' in long
+    links = [
+        '<li class="toc-h2"><a href="#first-part">First part</a></li>',
+        '<li class="toc-h3"><a href="#a-detail">A detail</a></li>',
+        '<li class="toc-h2"><a href="#über-uns">Über uns</a></li>',
+    ]
+    positions = [long.index(link) for link in links]
+    assert positions == sorted(positions) and positions[-1] < long.index('id="first-part"')
+    assert 'class="toc"' not in (site / "_site/posts/plain/index.html").read_text()
+    warned = (site / "_site/posts/warned/index.html").read_text()
+    # the headings say what the warned text is about: they stay inside the fold
+    assert warned.index('<details class="cw">') < warned.index('class="toc"')
+    assert "First part" not in (site / "_site/index.html").read_text()
