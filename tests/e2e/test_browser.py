@@ -6,6 +6,7 @@ dark) to test-output/screenshots/, and watches the tab reload after an edit.
 
 from __future__ import annotations
 
+import itertools
 import re
 import signal
 import subprocess
@@ -374,7 +375,7 @@ def test_browser__the_follow_box_is_compact(
         items = [b for b in (li.bounding_box() for li in page.locator(".elsewhere li").all()) if b]
         listed = page.locator(".elsewhere").bounding_box()
         assert len(items) == 2 and listed is not None
-        for before, item in zip(items, items[1:], strict=False):
+        for before, item in itertools.pairwise(items):
             same_row = abs(item["y"] - before["y"]) < 2
             assert same_row or abs(item["x"] - listed["x"]) < 1, (before, item, listed)
         # and the configured avatar is in the header
