@@ -159,3 +159,26 @@ def test_new_page__and_bundles(tmp_path: Path) -> None:
     assert code == 1 and "cannot make a file name" in err
     code, _, err = run("new", "post", "Elsewhere", "--site", str(tmp_path / "nowhere"))
     assert code == 2 and "is not a folder" in err
+
+
+def test_build__one_duplicate_slug_is_one_error(make_site) -> None:
+    post = "---\ntitle: {}\ndate: 2024-02-0{}\nslug: same\n---\nx\n"
+    site = make_site(
+        CONFIG
+        + "-- content/posts/a.md --\n"
+        + post.format("A", 1)
+        + "-- content/posts/b.md --\n"
+        + post.format("B", 2)
+    )
+    code, _, err = run("build", str(site))
+    assert code == 1
+    assert err.count("claim the same URL") == 1 and "share the id" not in err
+    assert "build failed: 1 error" in err
+
+
+def test_build__counts_read_as_english(make_site) -> None:
+    site = make_site(CONFIG + "-- content/posts/a.md --\n---\ntitle: A\ndate: 2024-02-03\n---\nx\n")
+    code, out, _ = run("build", str(site))
+    assert code == 0 and out.startswith("built 1 post, 0 pages, ")
+    code, out, _ = run("check", str(site))
+    assert out.startswith("ok: 1 post, 0 pages, ") and out.rstrip().endswith("0 warnings")
