@@ -270,7 +270,8 @@ def build(
     outputs = _with_static(outputs, site, site_dir, static, diagnostics)
     known = {o.path for o in outputs}
     shown = site.posts + site.pages
-    hidden = [d for d in loaded.documents if d.source not in {s.source for s in shown}]
+    published = {d.source for d in shown}
+    hidden = [d for d in loaded.documents if d.source not in published]
     targets = LinkTargets(known, shown, hidden, page_ids(theme))
     diagnostics += check_links(shown, config, targets, line_of)
     diagnostics += check_images(shown, config, known, line_of)
