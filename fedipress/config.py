@@ -25,6 +25,13 @@ PERMALINK_TOKENS = frozenset({"slug", "year", "month", "day"})
 # Mastodon's USERNAME_RE (app/models/account.rb), lower-case only: one canonical form.
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$")
 ACTOR_TYPES = ("Person", "Service", "Organization", "Application", "Group")
+# Matrix identifiers (spec, appendices: identifier grammar): a sigil, a localpart and a
+# server name (a host, or an IPv6 literal, with an optional port). Upper case is allowed
+# in user ids: older accounts have it (historical user ids).
+_MATRIX_SERVER = r"([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?"
+MATRIX_USER_RE = re.compile(rf"^@[A-Za-z0-9._=\-/+]+:{_MATRIX_SERVER}$")
+# A room id is '!opaque:server', or '!opaque' alone from room version 12 on (MSC4291).
+MATRIX_ROOM_RE = re.compile(rf"^(#[^:\s]+:{_MATRIX_SERVER}|![^:\s]+(:{_MATRIX_SERVER})?)$")
 POST_TYPES = ("Note", "Article")
 
 
@@ -71,6 +78,35 @@ class FediverseConfig:
 
 
 @dataclass(frozen=True)
+class MatrixConfig:
+    """`matrix:`: announce new posts in a room (`homeserver` and `room`, the access token in
+    FEDIPRESS_MATRIX_TOKEN), and show the author's `address` on the site and the profile."""
+
+    homeserver: str = ""
+    room: str = ""  # a room id '!abc:example.org' or alias '#blog:example.org'
+    edits: bool = True  # edit the announcement when the post changes
+    removals: bool = True  # redact the announcement when the post is removed
+    address: str = ""  # the author's Matrix id, '@mara:example.org'
+
+    @property
+    def announces(self) -> bool:
+        return bool(self.homeserver and self.room)
+
+
+@dataclass(frozen=True)
+class MatomoConfig:
+    url: str  # the Matomo install, ending in '/'
+    site_id: int
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """`analytics:`: none unless configured. Only the author's own Matomo."""
+
+    matomo: MatomoConfig | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     title: str
     base_url: str
@@ -86,6 +122,8 @@ class Config:
     menu: tuple[MenuItem, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     fediverse: FediverseConfig | None = None
+    matrix: MatrixConfig | None = None
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     path: str = CONFIG_FILE
 
     @property
@@ -135,7 +173,10 @@ class _Reader:
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def error(self, key: str, message: str, hint: str = "") -> ConfigError:
-        return ConfigError(message, self.positions.value(self._dotted(key)), hint)
+        dotted = self._dotted(key)
+        if key not in self.data and self.prefix:
+            return ConfigError(message, self.positions.key(self.prefix), hint)  # its section
+        return ConfigError(message, self.positions.value(dotted), hint)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         self.seen.add(key)
@@ -260,6 +301,12 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
     fediverse = None
     if (section := top.section("fediverse")) is not None:
         fediverse = _parse_fediverse(section)
+    matrix = None
+    if (section := top.section("matrix")) is not None:
+        matrix = _parse_matrix(section)
+    analytics = AnalyticsConfig()
+    if (section := top.section("analytics")) is not None:
+        analytics = _parse_analytics(section)
     config = Config(
         title=title,
         base_url=base_url,
@@ -275,6 +322,8 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
         menu=menu,
         params=params,
         fediverse=fediverse,
+        matrix=matrix,
+        analytics=analytics,
         path=path,
     )
     top.reject_unknown()
@@ -405,6 +454,83 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
     )
     section.reject_unknown()
     return result
+
+
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _parse_matrix(section: _Reader) -> MatrixConfig:
+    homeserver = section.get("homeserver", str, "").strip()
+    room = section.get("room", str, "").strip()
+    address = section.get("address", str, "").strip()
+    result = MatrixConfig(
+        homeserver=homeserver.rstrip("/"),
+        room=room,
+        edits=section.get("edits", bool, True),
+        removals=section.get("removals", bool, True),
+        address=address,
+    )
+    section.reject_unknown()
+    _check(
+        not homeserver or (_http_url(homeserver) and not urlsplit(homeserver).query),
+        section,
+        "homeserver",
+        f"'matrix.homeserver' must be the homeserver's https URL (got {homeserver!r})",
+        "for example 'https://matrix.example.org', the address your Matrix app signs in to",
+    )
+    _check(
+        not room or bool(MATRIX_ROOM_RE.match(room)),
+        section,
+        "room",
+        f"'matrix.room' must be a room id or alias (got {room!r})",
+        "for example '#blog:example.org' (quote it: '#' starts a YAML comment) or "
+        "'!abcdef:example.org', from the room's settings in your Matrix app",
+    )
+    if bool(homeserver) != bool(room):
+        present = "homeserver" if homeserver else "room"
+        raise section.error(
+            present,
+            f"'matrix.{present}' needs 'matrix.{'room' if homeserver else 'homeserver'}' "
+            "too: announcing new posts needs both",
+            "leave both out to only show 'matrix.address' on the site",
+        )
+    _check(
+        not address or bool(MATRIX_USER_RE.match(address)),
+        section,
+        "address",
+        f"'matrix.address' must be a Matrix user id (got {address!r})",
+        "for example '@mara:example.org'",
+    )
+    return result
+
+
+def _parse_analytics(section: _Reader) -> AnalyticsConfig:
+    matomo = None
+    if (inner := section.section("matomo")) is not None:
+        url = inner.get("url", str, "").strip()
+        site_id = inner.get("site_id", int, 0)
+        inner.reject_unknown()
+        _check(
+            _http_url(url) and not urlsplit(url).query and not urlsplit(url).fragment,
+            inner,
+            "url",
+            f"'analytics.matomo.url' must be your Matomo's http(s) URL (got {url!r})",
+            "for example 'https://stats.example.org/', where matomo.js and matomo.php are",
+        )
+        _check(
+            site_id >= 1,
+            inner,
+            "site_id",
+            f"'analytics.matomo.site_id' must be a whole number from 1 (got {site_id!r})"
+            if "site_id" in inner.data
+            else "'analytics.matomo' needs a 'site_id'",
+            "Matomo shows it under Administration, Websites, Manage",
+        )
+        matomo = MatomoConfig(url=url.rstrip("/") + "/", site_id=site_id)
+    section.reject_unknown()
+    return AnalyticsConfig(matomo=matomo)
 
 
 def load_config(site_dir: Path) -> Config:

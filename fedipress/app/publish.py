@@ -4,7 +4,8 @@ case that `fedipress publish`, the deploy hook and the preview's rebuilds all ca
 The published objects come from the built output (the outbox and its pages) or from the
 live site (`--from URL`, the same documents over HTTP). Each change's row in the published
 record and its delivery rows are written in one transaction: a crash between them loses
-nothing, and running publish again queues nothing new.
+nothing, and running publish again queues nothing new. The Matrix room's announcements
+(`matrix:` in the config) are rows of the same queue, written in the same transaction.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fedipress.documents.media import JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import FedipressError
 from fedipress.federation.fetch import Fetcher
+from fedipress.federation.matrix import queue_announcements
 from fedipress.federation.publish_plan import LiveObject, Planned, plan_publish
 from fedipress.federation.store.base import PublishedObject, Store
 
@@ -35,8 +37,9 @@ class PublishResult:
     updated: int
     deleted: int
     recorded: int
-    queued: int  # delivery rows added
+    queued: int  # delivery rows added, the Matrix room's included
     inboxes: int
+    announcements: int = 0  # of them, Matrix messages (announcements, edits, redactions)
 
     @property
     def changes(self) -> int:
@@ -107,7 +110,7 @@ def queue_changes(
 ) -> PublishResult:
     """Plan the changes and queue them, all in one transaction."""
     counts = {"create": 0, "update": 0, "delete": 0, "record": 0}
-    queued = 0
+    queued = announced = 0
     with store.transaction():
         known = {}
         offset = 0
@@ -125,9 +128,19 @@ def queue_changes(
             if plan.activity is not None and inboxes:
                 body = json.dumps(plan.activity, ensure_ascii=False)
                 queued += store.enqueue(str(plan.activity["id"]), inboxes, body, now)
+            if config.matrix is not None:
+                announced += queue_announcements(
+                    store, config.matrix, plan.change, plan.object_id, plan.activity, now
+                )
             store.put_published(plan.record)
     return PublishResult(
-        counts["create"], counts["update"], counts["delete"], counts["record"], queued, len(inboxes)
+        counts["create"],
+        counts["update"],
+        counts["delete"],
+        counts["record"],
+        queued + announced,
+        len(inboxes),
+        announced,
     )
 
 

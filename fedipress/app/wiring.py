@@ -20,6 +20,8 @@ from fedipress.federation.delivery import Sender
 from fedipress.federation.fetch import Fetcher
 from fedipress.federation.keyfetch import CachedKeyFetcher
 from fedipress.federation.keys import SigningKey
+from fedipress.federation.matrix import CHANNEL as MATRIX_CHANNEL
+from fedipress.federation.matrix import MatrixChannel
 from fedipress.federation.store import open_store, parse_database_url
 from fedipress.federation.store.base import Store
 from fedipress.federation.store.url import PREVIEW_SQLITE_PATH, redact_url
@@ -28,6 +30,7 @@ DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
 PREVIEW_DATABASE = PREVIEW_SQLITE_PATH.as_posix()
 SITE_ENV = "FEDIPRESS_SITE_DIR"
 ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
+MATRIX_TOKEN_ENV = "FEDIPRESS_MATRIX_TOKEN"  # never in fedipress.yaml: it is a password
 
 
 def _utcnow() -> datetime:
@@ -37,7 +40,8 @@ def _utcnow() -> datetime:
 class Federation:
     """A site's federation pieces, made once and shared: `fetcher` (signed, guarded GETs),
     `keys` (remote keys, cached in memory and in the store) and `sender` (the delivery
-    queue's worker, which drops a follower whose personal inbox answers 410).
+    queue's worker, which drops a follower whose personal inbox answers 410; it sends the
+    Matrix room's rows too when it has the room's access token, `matrix_token`).
 
     `aclose()` closes the network clients, and the store when it was opened here."""
 
@@ -51,6 +55,7 @@ class Federation:
         now: Callable[[], datetime] = _utcnow,
         owns_store: bool = False,
         key_fetch_timeout: float = 5.0,
+        matrix_token: str = "",
     ) -> None:
         if config.fediverse is None:
             raise ValueError("federation needs a site with a 'fediverse' section")
@@ -73,6 +78,11 @@ class Federation:
             now=now,
             on_gone=self._follower_gone,
         )
+        if config.matrix is not None and config.matrix.announces and matrix_token:
+            channel = MatrixChannel(
+                store, matrix_token, self.sender.user_agent, allow_private=allow_private
+            )
+            self.sender.channels = {MATRIX_CHANNEL: channel}
 
     def _follower_gone(self, inbox: str) -> None:
         """A 410 from a follower's personal inbox: that account is gone (FEDERATION.md §6.1). Called
@@ -152,8 +162,8 @@ def open_federation(
     """Everything federation needs for a site: its config, signing key (FEDIPRESS_PRIVATE_KEY
     or the key file; `public_key` names a dev key pair instead), store and network clients.
     Private addresses are reachable with `allow_private` or FEDIPRESS_ALLOW_PRIVATE_ADDRESSES
-    (tests, development); `key_fetch_timeout` bounds the wait for a signer's key. Raises
-    ConfigError."""
+    (tests, development); `key_fetch_timeout` bounds the wait for a signer's key. The Matrix
+    room's access token comes from FEDIPRESS_MATRIX_TOKEN only. Raises ConfigError."""
     env = os.environ if environ is None else environ
     config = fediverse_config(site_dir, base_url)
     key = read_private_key(site_dir, config, env, public_key=public_key)
@@ -167,4 +177,5 @@ def open_federation(
         allow_private=allow_private,
         owns_store=True,
         key_fetch_timeout=key_fetch_timeout,
+        matrix_token=env.get(MATRIX_TOKEN_ENV, "").strip(),
     )

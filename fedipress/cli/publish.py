@@ -61,6 +61,7 @@ async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int
             sys.stderr.write(f"\rdelivered {sent}")
             sys.stderr.flush()
 
+    await federation.sender.prune_if_due()  # old rows go with each round, as the inbox's do
     outcomes = await federation.sender.drain(progress=progress)
     if show:
         sys.stderr.write("\r\033[K")
@@ -136,6 +137,8 @@ def publish(
     """Send new, edited and removed posts to every follower: Create, Update, Delete."""
     from fedipress.app.publish import live_site_reader, output_reader
     from fedipress.app.publish import publish as publish_changes
+    from fedipress.app.wiring import MATRIX_TOKEN_ENV
+    from fedipress.federation.matrix import CHANNEL as MATRIX_CHANNEL
 
     federation = _federation(site)
     say_store(site, verbosity)
@@ -150,8 +153,15 @@ def publish(
             line = (
                 f"{result.created} new, {result.updated} edited, {result.deleted} removed"
                 + (f", {result.recorded} recorded without sending" if result.recorded else "")
-                + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
+                + f"; {result.queued - result.announcements} deliveries to "
+                + f"{result.inboxes} inboxes queued"
+                + (f", {result.announcements} Matrix messages" if result.announcements else "")
             )
+            if result.announcements and MATRIX_CHANNEL not in federation.sender.channels:
+                line += (
+                    f"\nwarning: {MATRIX_TOKEN_ENV} is not set, so the Matrix messages wait "
+                    "for a sender that has it (fedipress deliver, the inbox function)"
+                )
             return line, result.queued
 
     message, queued = asyncio.run(run())
@@ -194,7 +204,8 @@ def drain_with_workers(site: Path, workers: int, verbosity: Verbosity) -> tuple[
 @click.pass_obj
 @handle_errors
 def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
-    """Send the queued deliveries that are due (once, or --loop until Ctrl-C)."""
+    """Send the queued deliveries that are due and prune old rows (once, or --loop until
+    Ctrl-C)."""
     if not loop:
         from fedipress.app.wiring import fediverse_config
 

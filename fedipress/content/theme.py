@@ -22,6 +22,7 @@ import jinja2.meta
 
 from fedipress.config import Config
 from fedipress.content.loader import Boundary, boundary_for, contained, walk_files
+from fedipress.documents.matrix import matrix_to
 from fedipress.errors import SourceLocation, ThemeError
 
 REQUIRED_TEMPLATES = (
@@ -139,6 +140,7 @@ def make_environment(
     env.filters["absolute_url"] = config.absolute_url
     env.filters["date"] = _date
     env.filters["isoformat"] = _iso
+    env.filters["matrix_to"] = matrix_to
     return env
 
 

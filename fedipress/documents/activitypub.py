@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 from fedipress.config import Config, ProfileField
+from fedipress.documents.matrix import matrix_to
 from fedipress.documents.media import AS_CONTEXT, PUBLIC, JSONObject
 from fedipress.documents.post import Post
 from fedipress.documents.urls import Urls, require_fediverse, to_uri
@@ -169,7 +170,8 @@ def build_actor(
         "attributionDomains": list(fedi.attribution_domains)
         or [urlsplit(config.base_url).hostname or config.host],
         "alsoKnownAs": list(fedi.also_known_as),
-        "attachment": [_property_value(field) for field in fedi.fields],
+        "attachment": [_property_value(field) for field in fedi.fields]
+        + _matrix_field(config, fedi.fields),
         "publicKey": {
             "id": urls.key_id(),
             "owner": actor_id,
@@ -205,6 +207,20 @@ def _property_value(field: ProfileField) -> JSONObject:
     else:
         value_html = html.escape(value)
     return {"type": "PropertyValue", "name": field.name, "value": value_html}
+
+
+def _matrix_field(config: Config, fields: Sequence[ProfileField]) -> list[JSONObject]:
+    """The author's Matrix address (`matrix.address`) as a profile field linking to
+    matrix.to, unless a field of that name is already there."""
+    address = config.matrix.address if config.matrix is not None else ""
+    if not address or any(f.name.strip().lower() == "matrix" for f in fields):
+        return []
+    link = html.escape(matrix_to(address))
+    value = (
+        f'<a href="{link}" rel="nofollow noopener noreferrer" target="_blank">'
+        f"{html.escape(address)}</a>"
+    )
+    return [{"type": "PropertyValue", "name": "Matrix", "value": value}]
 
 
 # --- post objects -----------------------------------------------------------------------

@@ -28,8 +28,10 @@ FOLLOWERS_PATH = "/ap/followers"
 HEALTH_PATH = "/ap/health"
 HOOKS_PATH = "/ap/hooks/"
 DEPLOY_HOOK_PATH = HOOKS_PATH + "deploy"
+# A scheduler (Vercel Cron, any cron with curl) calls it to send the queue: no traffic needed.
+DELIVER_HOOK_PATH = HOOKS_PATH + "deliver"
 WEBFINGER_PATH = "/.well-known/webfinger"
-DYNAMIC_PATHS = (INBOX_PATH, FOLLOWERS_PATH, HEALTH_PATH, DEPLOY_HOOK_PATH)
+DYNAMIC_PATHS = (INBOX_PATH, FOLLOWERS_PATH, HEALTH_PATH, DEPLOY_HOOK_PATH, DELIVER_HOOK_PATH)
 
 
 def require_fediverse(config: Config) -> FediverseConfig:

@@ -60,8 +60,10 @@ class FetchLimits:
     max_body: int = 1024 * 1024
     max_redirects: int = 3
     # GETs to one origin at a time: a host that answers slowly holds at most this many of
-    # the client's 20 connections, so it cannot starve fetches from every other host.
+    # the client's `connections`, so it takes 25 slow hosts at once to fill the pool, and
+    # each holds its connections only until the key fetch's deadline.
     per_host: int = 4
+    connections: int = 100
 
 
 @dataclass(frozen=True)
@@ -85,8 +87,9 @@ def make_client(
 ) -> httpx.AsyncClient:
     """An AsyncClient for every outbound request: guarded transport, no redirects, timeouts."""
     limits = limits or FetchLimits()
+    pool = httpx.Limits(max_connections=limits.connections, max_keepalive_connections=20)
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private),
+        transport=GuardedTransport(allow_private, pool),
         timeout=_timeout(limits),
         follow_redirects=False,
         trust_env=False,
@@ -296,6 +299,18 @@ _DECODERS: dict[str, int | None] = {
     "deflate": zlib.MAX_WBITS,  # RFC 9110 §8.4.1.2: zlib-wrapped
 }
 ACCEPT_ENCODING = "gzip, deflate"
+
+
+async def read_body(response: httpx.Response, cap: int) -> tuple[bytes | None, str]:
+    """A streamed response's body decoded by its Content-Encoding, as `(body, "")`, or
+    `(None, why)`: over `cap` bytes, or an encoding ACCEPT_ENCODING did not ask for."""
+    encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
+    if encoding not in _DECODERS:
+        return None, f"content-encoding {encoding!r} was not asked for"
+    body = await _read_capped(response, _DECODERS[encoding], cap)
+    if body is None:
+        return None, f"body over {cap} bytes"
+    return body, ""
 
 
 async def _read_capped(response: httpx.Response, wbits: int | None, cap: int) -> bytes | None:

@@ -1,7 +1,9 @@
 """The inbox function's core: one framework-free object answering InboxRequests.
 
 Routes: `POST /ap/inbox` (personal and shared inbox), `GET /ap/followers` (the live count),
-`GET /ap/health`, `GET /.well-known/webfinger` (with the query visible: 400/404 work).
+`GET /ap/health`, `GET /.well-known/webfinger` (with the query visible: 400/404 work),
+`POST /ap/hooks/deploy` (publish after a deploy) and `GET`/`POST /ap/hooks/deliver` (a
+scheduler's call to send the queue: Vercel Cron, any cron with curl).
 The order of checks on a POST follows the issue and Mastodon: content type (415), size
 (413), JSON (400), signature (401, or 503 when the key cannot be fetched now), seen before
 (202, no second effect), blocked (202, dropped), then the handler; 202 on success. Replies
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import json
 import logging
 from collections.abc import Callable
@@ -26,6 +29,7 @@ from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
 from fedipress.documents.media import AP_MEDIA_TYPE, is_activity_media_type
 from fedipress.documents.urls import (
+    DELIVER_HOOK_PATH,
     DEPLOY_HOOK_PATH,
     DYNAMIC_PATHS,
     FOLLOWERS_PATH,
@@ -61,6 +65,30 @@ class InboxOptions:
     signature_schemes: frozenset[str] = frozenset({"cavage", "rfc9421"})
     # Seconds to find a signer's key (FEDIPRESS_KEY_FETCH_TIMEOUT); then 503, retry later.
     key_fetch_timeout: float = 5.0
+    # Enables /ap/hooks/deliver, called with `Authorization: Bearer <secret>` (CRON_SECRET,
+    # the variable Vercel Cron sends).
+    cron_secret: str = ""
+    # Seconds a scheduled drain may send for (FEDIPRESS_DRAIN_BUDGET); the function's own
+    # time limit must leave room for the store's work around it.
+    drain_budget: float = 20.0
+
+
+@dataclass(frozen=True)
+class DrainSummary:
+    """What one scheduled drain did: its outcomes, and what is still queued."""
+
+    delivered: int
+    retrying: int
+    failed: int
+    pending: int
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "delivered": self.delivered,
+            "retrying": self.retrying,
+            "failed": self.failed,
+            "pending": self.pending,
+        }
 
 
 class InboxService:
@@ -141,6 +169,24 @@ class InboxService:
         if self._sender_task is None or self._sender_task.done():
             self._sender_task = asyncio.get_running_loop().create_task(self.sender.run(self._stop))
 
+    async def drain_queue(self) -> DrainSummary:
+        """A scheduled sending round (an EventBridge schedule, Vercel Cron, a timer): prune
+        old rows if due, send what is due within the drain budget, and say what is left.
+        The next round picks up where this one stopped."""
+        outcomes = await self.sender.drain_and_prune(budget=self.options.drain_budget)
+        stats = await asyncio.to_thread(self.store.queue_stats)
+        delivered = sum(o.verdict == "done" for o in outcomes)
+        failed = sum(o.verdict in ("dead", "gone") for o in outcomes)
+        summary = DrainSummary(delivered, len(outcomes) - delivered - failed, failed, stats.pending)
+        log.info(
+            "scheduled drain: %d delivered, %d to retry, %d failed; %d pending",
+            summary.delivered,
+            summary.retrying,
+            summary.failed,
+            summary.pending,
+        )
+        return summary
+
     # --- requests ---------------------------------------------------------------------------
 
     def _route(self, path: str) -> str:
@@ -168,7 +214,29 @@ class InboxService:
             return await self._health()
         if path == DEPLOY_HOOK_PATH and request.method == "POST":
             return await self._deploy_hook(request)
+        if path == DELIVER_HOOK_PATH and request.method in ("GET", "POST"):
+            return await self._deliver_hook(request)
         return InboxResponse.error(404, "not found")
+
+    async def _deliver_hook(self, request: InboxRequest) -> InboxResponse:
+        """A scheduler asks for a sending round. Vercel Cron sends a GET with
+        `Authorization: Bearer <CRON_SECRET>`; anything else without the secret gets 401."""
+        secret = self.options.cron_secret
+        if not secret:
+            return InboxResponse.error(404, "the delivery hook is off (set CRON_SECRET)")
+        given = (request.header("authorization") or "").strip()
+        scheme, _, token = given.partition(" ")
+        # Bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), secret.encode()
+        ):
+            return InboxResponse.error(401, "missing or wrong Authorization: Bearer <CRON_SECRET>")
+        try:
+            summary = await self.drain_queue()
+        except StoreError as exc:
+            log.warning("scheduled drain failed, store unavailable: %s", exc)
+            return InboxResponse.error(503, "the store is unavailable right now")
+        return InboxResponse.json(200, summary.as_json())
 
     async def _followers(self) -> InboxResponse:
         total = await asyncio.to_thread(self.store.count_followers)

@@ -23,11 +23,16 @@ from fedipress.inbox.service import InboxOptions, InboxService
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
 SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
 KEY_TIMEOUT_ENV = "FEDIPRESS_KEY_FETCH_TIMEOUT"
+CRON_SECRET_ENV = "CRON_SECRET"  # Vercel's name; it sends it as `Authorization: Bearer …`
+DRAIN_BUDGET_ENV = "FEDIPRESS_DRAIN_BUDGET"
+MAX_DRAIN_BUDGET = 840.0  # seconds: AWS Lambda's 15-minute limit, less room to finish
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
+    "CRON_SECRET_ENV",
     "DATABASE_ENV",
     "DEPLOY_SECRET_ENV",
+    "DRAIN_BUDGET_ENV",
     "KEY_TIMEOUT_ENV",
     "SCHEMES_ENV",
     "SITE_ENV",
@@ -46,8 +51,9 @@ class InboxSetup:
 
 
 def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
-    """The inbox's own settings from the environment: the deploy secret, the signature schemes
-    it accepts and how long a signer's key may take. Raises ConfigError for a bad value."""
+    """The inbox's own settings from the environment: the deploy and cron secrets, the
+    signature schemes it accepts, how long a signer's key may take and how long a scheduled
+    drain may send. Raises ConfigError for a bad value."""
     schemes = frozenset(
         s.strip() for s in environ.get(SCHEMES_ENV, "cavage,rfc9421").split(",") if s.strip()
     )
@@ -61,6 +67,10 @@ def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
         deploy_secret=environ.get(DEPLOY_SECRET_ENV, ""),
         signature_schemes=schemes,
         key_fetch_timeout=_key_fetch_timeout(environ),
+        cron_secret=environ.get(CRON_SECRET_ENV, "").strip(),
+        drain_budget=_seconds(
+            environ, DRAIN_BUDGET_ENV, InboxOptions.drain_budget, MAX_DRAIN_BUDGET
+        ),
     )
 
 
@@ -81,17 +91,22 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
 
 
 def _key_fetch_timeout(env: Mapping[str, str]) -> float:
-    raw = env.get(KEY_TIMEOUT_ENV, "").strip()
+    return _seconds(env, KEY_TIMEOUT_ENV, InboxOptions.key_fetch_timeout, 60)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, most: float) -> float:
+    """A number of seconds from the variable `name`: above 0, at most `most`."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return InboxOptions.key_fetch_timeout
+        return default
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
-    if not 0 < seconds <= 60:
+    if not 0 < seconds <= most:
         raise ConfigError(
-            f"{KEY_TIMEOUT_ENV} must be a number of seconds above 0, at most 60, not {raw!r}",
-            hint="the default is 5",
+            f"{name} must be a number of seconds above 0, at most {most:g}, not {raw!r}",
+            hint=f"the default is {default:g}",
         )
     return seconds
 

@@ -176,6 +176,7 @@ class Rebuilder:
             self.report.info(
                 f"published {result.created} new, {result.updated} edited, "
                 f"{result.deleted} removed to {result.inboxes} inboxes"
+                + (" and the Matrix room" if result.announcements else "")
             )
         if result.queued:
             self.inbox.start_sender()

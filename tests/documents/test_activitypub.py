@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fedipress.config import Config, FediverseConfig, ProfileField
+from fedipress.config import Config, FediverseConfig, MatrixConfig, ProfileField
 from fedipress.documents.activitypub import (
     build_actor,
     build_create,
@@ -774,3 +775,29 @@ def test_build_object__other_language_and_sub_path_site():
     assert note["attachment"][0]["url"] == "https://example.org/blog/posts/hello/cover.jpg"
     assert list(note["contentMap"]) == ["fr"]
     assert Urls(config).output_path(note["id"]) == "ap/posts/hello"
+
+
+def test_build_actor__matrix_address_as_a_profile_field(public_key_pem):
+    config = dataclasses.replace(
+        make_config(fields=(ProfileField("Website", "https://blog.example/"),)),
+        matrix=MatrixConfig(address="@mara:example.org"),
+    )
+
+    fields = actor_for(config, public_key_pem)["attachment"]
+
+    assert [f["name"] for f in fields] == ["Website", "Matrix"]
+    assert fields[1]["value"] == (
+        '<a href="https://matrix.to/#/%40mara%3Aexample.org" rel="nofollow noopener noreferrer" '
+        'target="_blank">@mara:example.org</a>'
+    )
+
+
+def test_build_actor__own_matrix_field_wins(public_key_pem):
+    config = dataclasses.replace(
+        make_config(fields=(ProfileField("matrix", "@other:example.org"),)),
+        matrix=MatrixConfig(address="@mara:example.org"),
+    )
+
+    fields = actor_for(config, public_key_pem)["attachment"]
+
+    assert fields == [{"type": "PropertyValue", "name": "matrix", "value": "@other:example.org"}]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -311,3 +312,25 @@ def test_cli__old_spellings_still_work_with_a_note(blog: Blog, remote: RemoteSer
     assert "0 delivered" in sent.stdout
     assert "note: --workers is now --jobs (-j)" in sent.stderr
     assert "  deliveries " not in blog.cli("--help").stdout  # hidden, not advertised
+
+
+def test_deliver__a_oneshot_run_prunes_old_rows_too(blog: Blog, remote: RemoteServer) -> None:
+    # Given a delivery finished long ago (what a systemd timer's `deliver` finds)
+    store = blog.store()
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    try:
+        store.enqueue(
+            "https://blog.example/ap/posts/old#create", [remote.inbox("x")], "{}", long_ago
+        )
+        (old,) = store.list_deliveries()
+        store.complete(old.id, 202, long_ago)
+    finally:
+        store.close()
+    # When `fedipress deliver` runs once
+    assert blog.cli("deliver", str(blog.root)).stdout.startswith("0 delivered")
+    # Then the old row is gone: the timer's rounds keep the store small, as the inbox's do
+    store = blog.store()
+    try:
+        assert store.get_delivery(old.id) is None
+    finally:
+        store.close()

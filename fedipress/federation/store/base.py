@@ -28,6 +28,9 @@ BlockKind = Literal["actor", "domain"]
 InteractionKind = Literal["like", "announce", "reply"]
 InteractionState = Literal["approved", "pending"]
 DeliveryState = Literal["pending", "done", "dead"]
+# How a delivery is sent: a signed POST to an ActivityPub inbox, or another channel's request
+# (federation/delivery.py, Channel). Every channel shares the queue's leases and retries.
+ACTIVITYPUB = "activitypub"
 PublishedState = Literal["live", "deleted"]
 
 
@@ -133,6 +136,23 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    channel: str = ACTIVITYPUB
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A post as announced somewhere other than ActivityPub (a Matrix room): `id` is the
+    announcing delivery's activity id, `destination` where it went, and `remote_id` what the
+    other side calls it (the Matrix event id) once sent, so edits and removals can target it.
+    `removed_at` is set once its removal was queued."""
+
+    id: str
+    destination: str
+    object_id: str
+    remote_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -267,18 +287,38 @@ class Store(Protocol):
         ...
 
     # -- outbound delivery queue ------------------------------------------------------------
-    def enqueue(self, activity_id: str, inboxes: Iterable[str], body: str, now: datetime) -> int:
+    def enqueue(
+        self,
+        activity_id: str,
+        inboxes: Iterable[str],
+        body: str,
+        now: datetime,
+        channel: str = ACTIVITYPUB,
+    ) -> int:
         """Queue one delivery per inbox, due now; returns rows added (repeats are no-ops)."""
         ...
 
     def claim_due(
-        self, now: datetime, limit: int, lease_seconds: int, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: int,
+        owner: str,
+        channels: Sequence[str] | None = None,
     ) -> list[Delivery]:
-        """Lease up to `limit` due pending deliveries to `owner`, oldest due first.
+        """Lease up to `limit` due pending deliveries to `owner`, oldest due first; only those
+        of `channels` when given (a sender leaves the rows it cannot send to another).
 
         A delivery is due when `next_attempt_at <= now` and it has no lease or an expired one.
         Concurrent workers never get the same row. Each claim adds one to `attempts`.
         """
+        ...
+
+    def release(self, ids: Sequence[str], owner: str) -> int:
+        """Hand back rows `owner` claimed but never sent (a drain's time budget ran out):
+        their lease is cleared and the claim's attempt taken back, so they are due at once
+        for the next drain, as they were. Rows no longer leased to `owner` are left alone.
+        Returns how many were released."""
         ...
 
     def complete(self, id: str, status: int | None, now: datetime) -> None: ...
@@ -298,8 +338,11 @@ class Store(Protocol):
         """Make dead deliveries (all, or these ids) pending and due now, with attempts reset."""
         ...
 
-    def prune_deliveries(self, older_than: datetime) -> int:
-        """Delete done deliveries last updated before `older_than`."""
+    def prune_deliveries(
+        self, older_than: datetime, dead_older_than: datetime | None = None
+    ) -> int:
+        """Delete done deliveries last updated before `older_than`, and dead (given-up) ones
+        last updated before `dead_older_than` when it is given."""
         ...
 
     # -- remote hosts (Mastodon-style availability) -----------------------------------------
@@ -327,4 +370,18 @@ class Store(Protocol):
         self, state: PublishedState | None = None, limit: int = 1000, offset: int = 0
     ) -> list[PublishedObject]:
         """Ordered by object id."""
+        ...
+
+    # -- announcements on other channels ----------------------------------------------------
+    def put_announcement(self, item: Announcement) -> None:
+        """Insert or replace; an existing row keeps its `created_at`."""
+        ...
+
+    def get_announcement(self, id: str) -> Announcement | None: ...
+    def latest_announcement(self, destination: str, object_id: str) -> Announcement | None:
+        """The newest announcement of the post at `destination` not yet removed."""
+        ...
+
+    def remove_announcement(self, id: str) -> bool:
+        """Forget an announcement (it was never sent: nothing can edit or remove it)."""
         ...
