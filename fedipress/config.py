@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fedipress.errors import ConfigError, SourceLocation
+from fedipress.errors import ConfigError, SourceLocation, unreadable
 from fedipress.yamltext import Positions, YamlSyntaxError, parse_yaml
 
 CONFIG_FILE = "fedipress.yaml"
@@ -659,4 +659,6 @@ def load_config(site_dir: Path) -> Config:
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{CONFIG_FILE} is not UTF-8 text", SourceLocation(str(path))) from exc
+    except OSError as exc:
+        raise unreadable(str(path), exc) from None
     return parse_config(text, str(path))

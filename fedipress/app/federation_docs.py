@@ -29,15 +29,19 @@ from fedipress.documents.published_ids import (
     PublishedId,
     parse_record,
     reconcile,
+    record_version,
     render_record,
 )
 from fedipress.documents.topics import posts_of
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import build_jrd, render_host_meta
-from fedipress.errors import Diagnostic, SourceLocation
+from fedipress.errors import Diagnostic, SourceLocation, unreadable
+from fedipress.federation.publish_plan import version_of
 from fedipress.hosting import RedirectRule
 
 FEATURED_FALLBACK = 5  # latest posts shown on a new profile when none is pinned
+# Which object version each post's inputs give: spares rebuilding every object to notice edits.
+VERSIONS_MEMO = Path(".fedipress") / "cache" / "object-versions.json"
 
 
 def _json(document: object) -> bytes:
@@ -83,6 +87,8 @@ class FederationDocuments:
                 stats.append((str(path), st.st_mtime_ns, st.st_size))
             except FileNotFoundError:
                 stats.append((str(path), 0, 0))
+            except OSError as exc:
+                raise unreadable(str(path), exc) from None
         return digest(stats)
 
     def page_hook(self, site: Site) -> PageHook:
@@ -135,6 +141,9 @@ class FederationDocuments:
         now = context.now
         live = [(p.uid, p.post_type or _fedi(config).post_type, p.date) for p in posts if p.date]
         reconciled = reconcile(record, live, now)
+        objects: dict[str, dict[str, object]] = {}
+        fulls: dict[str, Post] = {}
+        edited = self._edits(context, posts, reconciled.record, base_key, fulls)
         if self.record_ids and reconciled.record != record:
             context.site_files[RECORD_FILE] = render_record(reconciled.record).encode()
         for entry in reconciled.gone:
@@ -163,16 +172,15 @@ class FederationDocuments:
                 RedirectRule("/" + urls.output_path(object_id), "/" + urls.output_path(grave), 410)
             )
 
-        objects: dict[str, dict[str, object]] = {}
-
         def obj(post: Post) -> dict[str, object]:
             # One object per post per process, shared by its file and its outbox page.
             if post.source not in objects:
-                objects[post.source] = ap.build_object(config, context.full(post))
+                full = fulls.pop(post.source, None) or context.full(post)
+                objects[post.source] = ap.build_object(config, full, edited=edited.get(post.uid))
             return objects[post.source]
 
         for post in posts:
-            add(urls.post(post.uid), [context.fingerprint(post)], obj, post)
+            add(urls.post(post.uid), [context.fingerprint(post), edited.get(post.uid)], obj, post)
             add(urls.replies(post.uid), [], ap.build_replies, config, urls.post(post.uid))
 
         fedi = _fedi(config)
@@ -314,6 +322,47 @@ class FederationDocuments:
         add(urls.followers(), [], lambda: ap.build_followers(config, None, name))
         add(urls.following(), [], lambda: ap.build_following(config, name))
 
+    def _edits(
+        self,
+        context: BuildContext,
+        posts: Sequence[Post],
+        record: dict[str, PublishedId],
+        base_key: str,
+        fulls: dict[str, Post],
+    ) -> dict[str, datetime]:
+        """When each edited post's object last changed, updating `record` in place: the
+        object serves it as `updated`, the time a publish's Update carries (FEDERATION.md
+        §5.5). An object's version is computed only when its post or the config changed
+        since the last build (a memo under .fedipress/cache); `fulls` keeps the posts loaded
+        for that, for the objects built next."""
+        memo_path = self.site_dir / VERSIONS_MEMO
+        try:
+            memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            memo = {}
+        memo = memo if isinstance(memo, dict) else {}
+        fresh: dict[str, list[str]] = {}
+        edited: dict[str, datetime] = {}
+        for post in posts:
+            if post.date is None:
+                continue
+            key = digest([base_key, context.fingerprint(post)])
+            known = memo.get(post.uid)
+            if isinstance(known, list) and len(known) == 2 and known[0] == key:
+                version = str(known[1])
+            else:
+                full = fulls[post.source] = context.full(post)
+                version = version_of(ap.build_object(self.config, full))
+            fresh[post.uid] = [key, version]
+            entry, when = record_version(record.get(post.uid), version, context.now)
+            if entry is not None:
+                record[post.uid] = entry
+            if when is not None:
+                edited[post.uid] = when
+        if fresh != memo:
+            context.site_files[str(VERSIONS_MEMO)] = (json.dumps(fresh) + "\n").encode()
+        return edited
+
 
 def _render(build: Callable[..., object], *args: Any) -> bytes:
     return _json(build(*args))
@@ -331,4 +380,6 @@ def load_record(site_dir: Path) -> dict[str, PublishedId]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise unreadable(str(path), exc) from None
     return parse_record(text, str(path))

@@ -22,7 +22,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedipress.config import Config, TopicAccount
-from fedipress.errors import ConfigError, FedipressError, SourceLocation
+from fedipress.errors import ConfigError, FedipressError, SourceLocation, unreadable
 from fedipress.federation.keys import (
     fingerprint,
     generate_private_key,
@@ -95,6 +95,17 @@ def generate_keys(
 ) -> tuple[KeyPaths, str]:
     """Write a new key pair; returns the paths and the private PEM (to print once)."""
     paths = key_paths(site_dir, config, account=account)
+    if not force and paths.public.exists() and not paths.private.exists():
+        # A checkout of a site whose private key lives elsewhere (a secret store, another
+        # machine), such as the example site: the account's key is already chosen.
+        raise FedipressError(
+            f"the site already has a public key, '{paths.public}', but its private key is not "
+            f"here ('{paths.private}')",
+            hint=f"put the private key in '{paths.private}' or set {PRIVATE_KEY_ENV}; "
+            "`fedipress serve` needs neither (it makes a local key pair); to give the account "
+            "a new key instead, which followers' servers must refetch (FEDERATION.md §4.6), "
+            "run `fedipress keys generate --force`",
+        )
     existing = [p for p in (paths.public, paths.private) if p.exists()]
     if existing and not force:
         raise FedipressError(
@@ -274,6 +285,8 @@ def read_public_pem(
             f"run: fedipress keys generate {site_dir}"
             + (f" --account {account}" if account else ""),
         ) from None
+    except OSError as exc:
+        raise unreadable(str(paths.public), exc) from None
     if "PRIVATE KEY" in text:
         raise ConfigError(
             f"'{paths.public}' holds a private key; it would be published",
@@ -311,6 +324,8 @@ def read_private_key(
                 hint=f"run: fedipress keys generate {site_dir}"
                 + (f" --account {account}" if account else ""),
             ) from None
+        except OSError as exc:
+            raise unreadable(str(path), exc) from None
     key = load_private_key(pem)
     published = load_public_key(read_public_pem(site_dir, config, public_key, account))
     if published.public_numbers() != key.public_key().public_numbers():

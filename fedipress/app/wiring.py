@@ -22,10 +22,12 @@ from fedipress.federation.keyfetch import CachedKeyFetcher
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.matrix import CHANNEL as MATRIX_CHANNEL
 from fedipress.federation.matrix import MatrixChannel
-from fedipress.federation.store import open_store
+from fedipress.federation.store import open_store, parse_database_url
 from fedipress.federation.store.base import Store
+from fedipress.federation.store.url import PREVIEW_SQLITE_PATH, redact_url
 
 DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
+PREVIEW_DATABASE = PREVIEW_SQLITE_PATH.as_posix()
 SITE_ENV = "FEDIPRESS_SITE_DIR"
 ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
 MATRIX_TOKEN_ENV = "FEDIPRESS_MATRIX_TOKEN"  # never in fedipress.yaml: it is a password
@@ -148,10 +150,34 @@ def fediverse_config(site_dir: Path, base_url: str | None = None) -> Config:
     return config
 
 
-def open_site_store(site_dir: Path, environ: Mapping[str, str] | None = None) -> Store:
-    """The store of a site: FEDIPRESS_DATABASE_URL, or SQLite in .fedipress/inbox.db."""
+def open_site_store(
+    site_dir: Path, environ: Mapping[str, str] | None = None, *, preview: bool = False
+) -> Store:
+    """The store of a site: FEDIPRESS_DATABASE_URL, or SQLite in .fedipress/inbox.db; with
+    `preview`, the preview's own store (`PREVIEW_DATABASE`)."""
+    return open_store(_store_url(site_dir, environ, preview), site_dir)
+
+
+def describe_site_store(
+    site_dir: Path, environ: Mapping[str, str] | None = None, *, preview: bool = False
+) -> str:
+    """Which store `open_site_store` opens, for the commands to say so: a file path, or the
+    database URL without its password."""
+    location = parse_database_url(_store_url(site_dir, environ, preview), site_dir)
+    if location.backend == "postgres":
+        return f"{redact_url(location.target)} ({DATABASE_ENV})"
+    return location.target
+
+
+def preview_store_exists(site_dir: Path) -> bool:
+    return (site_dir / PREVIEW_DATABASE).is_file()
+
+
+def _store_url(site_dir: Path, environ: Mapping[str, str] | None, preview: bool) -> str | None:
+    if preview:
+        return f"sqlite:{PREVIEW_DATABASE}"
     env = os.environ if environ is None else environ
-    return open_store(env.get(DATABASE_ENV) or None, site_dir)
+    return env.get(DATABASE_ENV) or None
 
 
 def open_federation(

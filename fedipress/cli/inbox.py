@@ -15,6 +15,7 @@ import click
 
 from fedipress.cli.support import (
     Verbosity,
+    _relative,
     _require_site,
     csv_cell,
     handle_errors,
@@ -50,12 +51,38 @@ def _service(site: Path) -> InboxService:
     return open_inbox(InboxSetup(site))
 
 
-def _store(site: Path) -> Store:
-    """The store alone, for commands that need no key."""
-    from fedipress.app.wiring import open_site_store
+def _store(site: Path, preview: bool = False, quiet: bool = False) -> Store:
+    """The store alone, for commands that need no key: only in a folder that is a site with
+    a `fediverse:` section (a database is never created elsewhere), and saying which store
+    it is, since the preview keeps its own."""
+    from fedipress.app.wiring import describe_site_store, fediverse_config, open_site_store
 
     _require_site(site)
-    return open_site_store(site)
+    fediverse_config(site)  # refuses a folder that is not a Fediverse site, as build does
+    verbosity = click.get_current_context().find_object(Verbosity) or Verbosity()
+    if not (verbosity.quiet or quiet):
+        where = _relative(describe_site_store(site, preview=preview))
+        click.echo(f"store: {printable(where)}", err=True)
+    return open_site_store(site, preview=preview)
+
+
+def _preview_note(site: Path, preview: bool, count: int) -> None:
+    """The preview's followers are not the site's: say where they are when the list is empty."""
+    from fedipress.app.wiring import PREVIEW_DATABASE, preview_store_exists
+
+    if not preview and count == 0 and preview_store_exists(site):
+        click.echo(
+            f"note: `fedipress serve` keeps the preview's followers in {PREVIEW_DATABASE}; "
+            "add --preview to list them",
+            err=True,
+        )
+
+
+preview_option = click.option(
+    "--preview",
+    is_flag=True,
+    help="Use the store of `fedipress serve` (.fedipress/serve-inbox.db) instead.",
+)
 
 
 @click.group()
@@ -163,15 +190,23 @@ def _accounts(site: Path) -> list[str]:
     help="Those who left after the account moved: they re-followed its new account.",
 )
 @account_option
+@preview_option
 @click.pass_obj
 @handle_errors
 def followers_list(
-    verbosity: Verbosity, site: Path, pending: bool, as_json: bool, moved: bool, account: str
+    verbosity: Verbosity | None,
+    site: Path,
+    pending: bool,
+    as_json: bool,
+    moved: bool,
+    account: str,
+    preview: bool,
 ) -> None:
     """List followers (accepted ones, or --pending requests) of the main account or of a
     topic account (--account)."""
+    verbosity = verbosity or Verbosity()
     _check_account(site, account)
-    store = _store(site)
+    store = _store(site, preview, quiet=as_json)  # JSON lines alone, nothing else
     try:
         departed = store.list_moved_followers(account)
         rows = (
@@ -223,19 +258,20 @@ def followers_list(
                 "(see --moved)",
                 err=True,
             )
+        _preview_note(site, preview, len(rows))
 
 
 @followers.command("export")
 @verbosity_options
 @site_argument
 @account_option
-@click.pass_obj
+@preview_option
 @handle_errors
-def followers_export(verbosity: Verbosity, site: Path, account: str) -> None:
+def followers_export(site: Path, account: str, preview: bool) -> None:
     """Write every follower of an account as CSV (actor, handle, inbox, shared_inbox, state,
     since)."""
     _check_account(site, account)
-    store = _store(site)
+    store = _store(site, preview)
     try:
         rows = store.list_followers(state=None, limit=1_000_000, account=account)
     finally:
@@ -250,8 +286,11 @@ def followers_export(verbosity: Verbosity, site: Path, account: str) -> None:
 def _answer(site: Path, actor: str, accept: bool, remove: bool = False, account: str = "") -> str:
     from fedipress.app.followers import answer_follower
     from fedipress.app.wiring import open_federation
+    from fedipress.cli.publish import say_store
 
     _require_site(site)
+    verbosity = click.get_current_context().find_object(Verbosity) or Verbosity()
+    say_store(site, verbosity)
 
     async def run() -> Answer:
         async with open_federation(site) as federation:
@@ -306,13 +345,16 @@ def interactions() -> None:
 @click.option("--kind", type=click.Choice(["like", "announce", "reply"]), help="Only this kind.")
 @click.option("--pending", is_flag=True, help="Only replies awaiting approval.")
 @click.option("--reports", is_flag=True, help="List reports (Flag activities) instead.")
+@preview_option
 @handle_errors
-def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool) -> None:
+def interactions_list(
+    site: Path, kind: str | None, pending: bool, reports: bool, preview: bool
+) -> None:
     """List what the inbox stored, oldest first."""
     # click.Choice has checked `kind` against the InteractionKind names.
     only = cast("InteractionKind | None", kind)
     state: InteractionState | None = "pending" if pending else None
-    store = _store(site)
+    store = _store(site, preview)
     try:
         flags = store.list_flags(limit=1000) if reports else []
         rows = [] if reports else store.list_interactions(kind=only, state=state, limit=1000)
@@ -335,10 +377,10 @@ def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool
         click.echo(line)
 
 
-def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
+def _set_reply_state(site: Path, reply_id: str, approve: bool, preview: bool) -> str:
     from fedipress.app.followers import set_reply_state
 
-    store = _store(site)
+    store = _store(site, preview)
     try:
         set_reply_state(store, reply_id, approve)
     finally:
@@ -350,20 +392,22 @@ def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
 @verbosity_options
 @click.argument("reply_id")
 @site_argument
+@preview_option
 @handle_errors
-def interactions_approve(site: Path, reply_id: str) -> None:
+def interactions_approve(site: Path, reply_id: str, preview: bool) -> None:
     """Approve a pending reply (it is kept as approved in the store)."""
-    click.echo(_set_reply_state(site, reply_id, approve=True))
+    click.echo(_set_reply_state(site, reply_id, approve=True, preview=preview))
 
 
 @interactions.command("reject")
 @verbosity_options
 @click.argument("reply_id")
 @site_argument
+@preview_option
 @handle_errors
-def interactions_reject(site: Path, reply_id: str) -> None:
+def interactions_reject(site: Path, reply_id: str, preview: bool) -> None:
     """Delete a reply (pending or approved)."""
-    click.echo(_set_reply_state(site, reply_id, approve=False))
+    click.echo(_set_reply_state(site, reply_id, approve=False, preview=preview))
 
 
 @click.group()
@@ -391,11 +435,12 @@ def _block_target(value: str) -> tuple[BlockKind, str]:
 @verbosity_options
 @click.argument("value")
 @site_argument
+@preview_option
 @handle_errors
-def blocks_add(site: Path, value: str) -> None:
+def blocks_add(site: Path, value: str, preview: bool) -> None:
     """Block VALUE: an actor URL, or a domain (its subdomains too)."""
     kind, target = _block_target(value)
-    store = _store(site)
+    store = _store(site, preview)
     try:
         added = store.add_block(kind, target, _now())
         follows = kind == "actor" and any(
@@ -414,11 +459,12 @@ def blocks_add(site: Path, value: str) -> None:
 @verbosity_options
 @click.argument("value")
 @site_argument
+@preview_option
 @handle_errors
-def blocks_remove(site: Path, value: str) -> None:
+def blocks_remove(site: Path, value: str, preview: bool) -> None:
     """Lift the block of VALUE (as `blocks list` prints it)."""
     kind, target = _block_target(value)
-    store = _store(site)
+    store = _store(site, preview)
     try:
         removed = store.remove_block(kind, target)
     finally:
@@ -431,11 +477,13 @@ def blocks_remove(site: Path, value: str) -> None:
 @blocks.command("list")
 @verbosity_options
 @site_argument
+@preview_option
 @click.pass_obj
 @handle_errors
-def blocks_list(verbosity: Verbosity, site: Path) -> None:
+def blocks_list(verbosity: Verbosity | None, site: Path, preview: bool) -> None:
     """List the blocked actors and domains."""
-    store = _store(site)
+    verbosity = verbosity or Verbosity()
+    store = _store(site, preview)
     try:
         rows = store.list_blocks()
     finally:

@@ -11,7 +11,7 @@ from fedipress import __version__
 from fedipress.cli.doctor import doctor
 from fedipress.cli.inbox import blocks, followers, inbox, interactions
 from fedipress.cli.move import move
-from fedipress.cli.publish import deliver, deliveries, publish
+from fedipress.cli.publish import deliver, deliveries, publish, queue
 from fedipress.cli.serve import serve
 from fedipress.cli.support import (
     Progress,
@@ -24,7 +24,7 @@ from fedipress.cli.support import (
     site_argument,
     verbosity_options,
 )
-from fedipress.errors import BuildFailed, FedipressError
+from fedipress.errors import BuildFailed, FedipressError, counted
 
 if TYPE_CHECKING:
     from fedipress.documents.urls import Urls
@@ -89,8 +89,8 @@ def build(
     if not verbosity.quiet:
         changed = "no changes" if result.unchanged else f"{result.rendered} written"
         click.echo(
-            f"built {result.posts} posts, {result.pages} pages, "
-            f"{result.outputs} files ({changed}) in {result.seconds:.2f}s -> "
+            f"built {counted(result.posts, 'post')}, {counted(result.pages, 'page')}, "
+            f"{counted(result.outputs, 'file')} ({changed}) in {result.seconds:.2f}s -> "
             f"{_relative(str(result.output_dir))}"
         )
 
@@ -121,12 +121,27 @@ def check(
     _print_warnings(result.warnings, verbosity)
     if not verbosity.quiet:
         click.echo(
-            f"ok: {result.posts} posts, {result.pages} pages, "
-            f"{result.outputs} files, {len(result.warnings)} warnings"
+            f"ok: {counted(result.posts, 'post')}, {counted(result.pages, 'page')}, "
+            f"{counted(result.outputs, 'file')}, {counted(len(result.warnings), 'warning')}"
         )
 
 
-@main.command()
+class _NewGroup(click.Group):
+    """`fedipress new PATH` makes a site, as it always did; `fedipress new post TITLE` and
+    `fedipress new page TITLE` add to one. Anything that is not a subcommand is a site path."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["site", *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group(cls=_NewGroup)
+def new() -> None:
+    """Create a site (fedipress new PATH), or a post or page in one (fedipress new post TITLE)."""
+
+
+@new.command("site")
 @verbosity_options
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
@@ -139,14 +154,64 @@ def check(
 )
 @click.pass_obj
 @handle_errors
-def new(verbosity: Verbosity, path: Path, force: bool, title: str, base_url: str) -> None:
-    """Create a new site in PATH."""
+def new_site(
+    verbosity: Verbosity | None, path: Path, force: bool, title: str, base_url: str
+) -> None:
+    """Create a new site in PATH (also: fedipress new PATH)."""
     from fedipress.app.scaffold import create_site
 
     written = create_site(path, title=title, base_url=base_url, force=force)
-    if not verbosity.quiet:
+    if not (verbosity or Verbosity()).quiet:
         click.echo(f"created {len(written)} files in {path}")
         click.echo(f"next: fedipress serve {path}")
+
+
+def _new_document(kind: str, title: str, site: Path, bundle: bool, quiet: bool) -> None:
+    from datetime import UTC, datetime
+
+    from fedipress.app.scaffold import create_document
+
+    _require_site(site)
+    written = create_document(site, kind, title, datetime.now(UTC), bundle)  # type: ignore[arg-type]
+    if not quiet:
+        click.echo(f"created {_relative(str(written))}")
+
+
+_site_option = click.option(
+    "--site",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default=True,
+    help="The site to add it to.",
+)
+_bundle_option = click.option(
+    "--bundle", is_flag=True, help="Make a page bundle: a folder with index.md, for images."
+)
+
+
+@new.command("post")
+@verbosity_options
+@click.argument("title")
+@_site_option
+@_bundle_option
+@click.pass_obj
+@handle_errors
+def new_post(verbosity: Verbosity | None, title: str, site: Path, bundle: bool) -> None:
+    """Create content/posts/<slug>.md: TITLE, the date now in the site's time zone, and
+    draft: true."""
+    _new_document("post", title, site, bundle, (verbosity or Verbosity()).quiet)
+
+
+@new.command("page")
+@verbosity_options
+@click.argument("title")
+@_site_option
+@_bundle_option
+@click.pass_obj
+@handle_errors
+def new_page(verbosity: Verbosity | None, title: str, site: Path, bundle: bool) -> None:
+    """Create content/pages/<slug>.md with TITLE and draft: true."""
+    _new_document("page", title, site, bundle, (verbosity or Verbosity()).quiet)
 
 
 @main.group()
@@ -235,17 +300,29 @@ def keys_generate(
 @handle_errors
 def keys_show(verbosity: Verbosity, site: Path, account: str) -> None:
     """Print the public key and its key id."""
-    from fedipress.app.keyfiles import read_public_pem
+    from fedipress.app.keyfiles import key_paths, read_public_pem
     from fedipress.config import load_config
     from fedipress.documents.urls import Urls
 
     _require_site(site)
     config = load_config(site)
     if config.fediverse is None:
-        raise FedipressError(
-            "the site has no 'fediverse' section",
-            hint="add 'fediverse: {username: blog}' to fedipress.yaml",
+        # The key id is the actor's URL plus #main-key, and only a `fediverse:` section makes
+        # the site an actor; the key itself may already be there.
+        public = key_paths(site, config).public
+        if not public.is_file():
+            raise FedipressError(
+                "the site has no 'fediverse' section, so it has no account and no key",
+                hint="add 'fediverse: {username: blog}' to fedipress.yaml, then run "
+                f"fedipress keys generate {site}",
+            )
+        click.echo(
+            "key id: none, as the site has no 'fediverse' section (the key id is the "
+            "account's URL plus #main-key)",
+            err=True,
         )
+        click.echo(public.read_text(encoding="ascii"), nl=False)
+        return
     click.echo(f"key id: {_account_urls(Urls(config), account).key_id()}")
     click.echo(read_public_pem(site, config, account=account), nl=False)
 
@@ -305,6 +382,7 @@ main.add_command(interactions)
 main.add_command(blocks)
 main.add_command(publish)
 main.add_command(deliver)
+main.add_command(queue)
 main.add_command(deliveries)
 main.add_command(move)
 main.add_command(doctor)

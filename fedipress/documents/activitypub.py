@@ -289,39 +289,53 @@ def _matrix_field(config: Config, fields: Sequence[ProfileField]) -> list[JSONOb
 # --- post objects -----------------------------------------------------------------------
 
 
-def build_object(config: Config, post: Post, *, version: str | None = None) -> JSONObject:
+def build_object(
+    config: Config,
+    post: Post,
+    *,
+    version: str | None = None,
+    edited: datetime | None = None,
+) -> JSONObject:
     """The Note or Article served at `Urls.post(post.uid)` (FEDERATION.md §5.3, §5.4).
 
-    Pass `version` when the object is built for an Update: it then must carry `updated`,
-    since Mastodon ignores an edit without a newer `updated` (FEDERATION.md §5.5). Raises ValueError
-    for that, for a post without a date, and when the config has no `fediverse` section.
+    `edited` is when the build first saw the object's current text, for a post edited after
+    it was published: the object then carries it as `updated`, the time the Update that
+    `fedipress publish` sends carries too (§5.5). Pass `version` when the object is built for
+    an Update: it then must carry `updated`, since Mastodon ignores an edit without a newer
+    `updated`. Raises ValueError for that, for a post without a date, and when the config has
+    no `fediverse` section.
     """
     fedi = require_fediverse(config)
     if post.date is None:
         raise ValueError(f"post {post.uid!r} has no date, so it cannot be published")
     urls = Urls(config)
     object_id = urls.post(post.uid)
+    updated = max((t for t in (post.updated, edited) if t is not None), default=None)
     if version is not None:
         urls.update(object_id, version)  # validates the version
-        if post.updated is None:
+        if updated is None:
             raise ValueError(f"post {post.uid!r} needs 'updated' to be sent as an edit")
     kind = post.post_type or fedi.post_type
     page = urls.page(post.url)
     hashtags = _hashtags(urls, post)
     body = _HREF_SRC.sub(lambda m: m[1] + urljoin(page, m[2]) + m[3], post.content)
+    # Servers strip <img> and <input> (Mastodon, GoToSocial): inline images become
+    # attachments, task boxes become ☐/☑ (FEDERATION.md §5.4).
+    attachments = [] if kind == "Article" else _attachments(post, page)
+    body = _degrade(body, None if kind == "Article" else attachments)
+    title = f"<p><strong>{html.escape(post.title, quote=False)}</strong></p>"
     if kind == "Article":
-        # Mastodon shows only name + summary + url for an Article and ignores `content`;
-        # Misskey and Fedify apps render `content`, so it is the full post (FEDERATION.md §5.3).
-        content = body + _hashtag_paragraph(hashtags)
+        # Mastodon shows an Article's `name` and a link with its preview card, and ignores
+        # `content`; GoToSocial and Misskey show `content` under `summary` as a content
+        # warning (GoToSocial: `name` when there is no summary). So `summary` is only ever a
+        # real warning, and the title leads `content` (FEDERATION.md §5.3).
+        content = title + body + _hashtag_paragraph(hashtags)
     else:
         # Mastodon renders a Note's `content`: a title line, the post, and a permalink
         # that people can follow to the page (FEDERATION.md §5.3 recommendation).
         link = html.escape(page)
         content = (
-            f"<p><strong>{html.escape(post.title, quote=False)}</strong></p>"
-            + body
-            + f'<p><a href="{link}">{link}</a></p>'
-            + _hashtag_paragraph(hashtags)
+            title + body + f'<p><a href="{link}">{link}</a></p>' + _hashtag_paragraph(hashtags)
         )
     sensitive = bool(post.content_warning) or (
         fedi.sensitive if post.sensitive is None else post.sensitive
@@ -336,15 +350,12 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         "cc": [urls.followers()],
         "published": _iso(post.date),
     }
-    if post.updated is not None:
-        obj["updated"] = _iso(post.updated)
+    if updated is not None:
+        obj["updated"] = _iso(updated)
     if kind == "Article":
         obj["name"] = post.title
-        # Misskey shows an Article's summary as a CW over the content (FEDERATION.md §5.3), so a CW
-        # takes the place of the excerpt rather than being lost.
-        obj["summary"] = post.content_warning or post.description
-    elif post.content_warning:
-        obj["summary"] = post.content_warning  # Mastodon's CW for a Note
+    if post.content_warning:
+        obj["summary"] = post.content_warning  # the content warning, on every server
     obj |= {
         "url": page,
         "sensitive": sensitive,
@@ -354,10 +365,52 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         "tag": [{"type": "Hashtag", "name": f"#{name}", "href": href} for name, href in hashtags],
         # An Article is link-first: media would suppress Mastodon's preview card and its
         # "More from" byline (fetch_link_card_service.rb, FEDERATION.md §5.9, §5.11).
-        "attachment": [] if kind == "Article" else _attachments(post, page),
+        "attachment": attachments,
         "replies": urls.replies(post.uid),
     }
     return obj
+
+
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'\b(src|alt)="([^"]*)"', re.IGNORECASE)
+_TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"[^>]*>', re.IGNORECASE)
+_EMPTY_LINK = re.compile(r"<a\b[^>]*>\s*</a>", re.IGNORECASE)
+_EMPTY_PARAGRAPH = re.compile(r"<p>\s*</p>\n?", re.IGNORECASE)
+
+
+def _degrade(body: str, attachments: list[JSONObject] | None) -> str:
+    """The post's HTML as servers that strip images and form fields still show it well.
+
+    An inline image becomes an attachment (added to `attachments`) while there is room (at
+    most four, of a type servers store) and leaves nothing behind, not even an empty
+    paragraph; any other image, and every image when `attachments` is None (an Article,
+    whose preview card media would hide), becomes a link labelled with its alt text. Task
+    list boxes become ☐ and ☑."""
+    if "<input" in body:
+        body = _TASK_BOX.sub(lambda m: "☑" if "checked" in m.group(0).lower() else "☐", body)
+    if "<img" not in body.lower():
+        return body
+    attached = {str(a["url"]) for a in attachments or ()}
+
+    def replace(match: re.Match[str]) -> str:
+        found = {k.lower(): html.unescape(v) for k, v in _ATTRIBUTE.findall(match.group(0))}
+        src, alt = found.get("src", ""), found.get("alt", "")
+        url = to_uri(src) if src else ""
+        if not url:
+            return ""
+        if url in attached:
+            return ""
+        media_type = _media_type(url)
+        if attachments is not None and media_type and len(attachments) < MAX_ATTACHMENTS:
+            attachments.append({"type": "Image", "mediaType": media_type, "url": url, "name": alt})
+            attached.add(url)
+            return ""
+        label = html.escape(alt or urlsplit(url).path.rsplit("/", 1)[-1] or url, quote=False)
+        return f'<a href="{html.escape(url)}">{label}</a>'
+
+    body = _IMG_TAG.sub(replace, body)
+    body = _EMPTY_LINK.sub("", body)
+    return _EMPTY_PARAGRAPH.sub("", body)
 
 
 def _hashtags(urls: Urls, post: Post) -> list[tuple[str, str]]:

@@ -81,21 +81,21 @@ def _shorten(text: str, limit: int = SUMMARY_CHARS) -> str:
 def post_text(document: Mapping[str, Any]) -> PostText:
     """Title, summary and link of a published post object (documents/activitypub.py).
 
-    An Article has them as `name` and `summary`. A Note's content starts with the title line
-    and ends with its link; its first paragraph after the title is the summary, unless it
-    has a content warning, which then takes its place so the room sees no more than the
-    Fediverse does."""
+    Both forms, Note and Article, start their content with the title line (an Article also
+    has it as `name`), and a Note ends with its link; the first paragraph after the title is
+    the summary, unless the post has a content warning (`summary`, in both forms), which then
+    takes its place so the room sees no more than the Fediverse does."""
     url = str(document.get("url") or document.get("id") or "")
     content = str(document.get("content") or "")
     parser = _Paragraphs()
     parser.feed(content)
     parser.close()
     paragraphs = [p for p in parser.paragraphs if p]
-    if isinstance(document.get("name"), str) and document["name"].strip():
-        title = " ".join(document["name"].split())
-        summary = " ".join(str(document.get("summary") or "").split())
-        return PostText(title, _shorten(summary), url)
-    title = paragraphs[0] if paragraphs else url
+    name = document.get("name")
+    if isinstance(name, str) and name.strip():
+        title = " ".join(name.split())
+    else:
+        title = paragraphs[0] if paragraphs else url
     warning = " ".join(str(document.get("summary") or "").split())
     if warning:
         return PostText(title, f"Content warning: {_shorten(warning)}", url)

@@ -9,6 +9,7 @@ crash never leaves half an effect and a repeated activity has no second one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,6 +25,7 @@ from fedipress.documents.activitypub import parse_time
 from fedipress.documents.media import AS_CONTEXT, JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import StoreConnectionLost
+from fedipress.federation.handles import JrdFetch, confirmed_handle, guessed_handle
 from fedipress.federation.keys import key_id_for
 from fedipress.federation.origins import origin_of
 from fedipress.federation.store.base import (
@@ -259,12 +261,8 @@ def parse_actor(document: JSONObject, now: datetime) -> RemoteActor | None:
     shared = shared or document.get("sharedInbox")
     if not isinstance(shared, str) or _url_problem(shared, "sharedInbox", True):
         shared = None
-    username = document.get("preferredUsername")
-    handle = (
-        f"{username}@{urlsplit(actor_id).hostname}"
-        if isinstance(username, str) and len(username) <= MAX_TYPE_LENGTH
-        else None
-    )
+    # A guess, port kept; `InboxHandler` confirms it with WebFinger when it can.
+    handle = guessed_handle(actor_id, document.get("preferredUsername"))
     return RemoteActor(actor_id, inbox, shared, handle, now)
 
 
@@ -328,6 +326,7 @@ class InboxHandler:
     settings: Settings
     fetch_document: DocumentFetch
     forget_key: Callable[[str], None] | None = None  # also drops in-memory copies of a key
+    fetch_jrd: JrdFetch | None = None  # WebFinger, for followers' handles; None: guess them
 
     @property
     def actor(self) -> str:
@@ -394,13 +393,13 @@ class InboxHandler:
         if kind == "Follow" and followed is not None:
             document = await self.fetch_document(actor)
             remote = parse_actor(document, now) if document else None
-            if remote is None or remote.actor_id != actor:
+            if document is None or remote is None or remote.actor_id != actor:
                 # Without the follower's inbox no Accept can go out; 503 makes them retry.
                 return Outcome(503, "cannot fetch the follower's actor right now")
             moved_from = None
             if self.settings.manually_approves_followers:
-                moved_from = await self._moved_here(followed, actor, document or {})
-            return Prepared(remote, moved_from=moved_from)
+                moved_from = await self._moved_here(followed, actor, document)
+            return Prepared(await self._with_handle(remote, document), moved_from=moved_from)
         if kind == "Move":
             target = _id(activity.get("target"))
             if target is None or _id(activity.get("object")) != actor:
@@ -410,7 +409,10 @@ class InboxHandler:
                 return Prepared(None)
             aliases = document.get("alsoKnownAs") or []
             aliases = aliases if isinstance(aliases, list) else [aliases]
-            return Prepared(parse_actor(document, now), tuple(a for a in aliases if a))
+            moved = parse_actor(document, now)
+            if moved is not None:
+                moved = await self._with_handle(moved, document)
+            return Prepared(moved, tuple(a for a in aliases if a))
         return None
 
     async def _moved_here(self, account: str, follower: str, document: JSONObject) -> str | None:
@@ -429,6 +431,14 @@ class InboxHandler:
             if await collection_has(self.fetch_document, document.get("following"), old):
                 return old
         return None
+
+    async def _with_handle(self, remote: RemoteActor, document: JSONObject) -> RemoteActor:
+        """The actor with the handle its WebFinger confirms (FEDERATION.md §1.3)."""
+        if self.fetch_jrd is None:
+            return remote
+        username = document.get("preferredUsername")
+        handle = await confirmed_handle(self.fetch_jrd, remote.actor_id, username)
+        return dataclasses.replace(remote, handle=handle)
 
     def _apply(
         self,
@@ -587,7 +597,8 @@ class InboxHandler:
                         actor,
                         remote.inbox,
                         remote.shared_inbox,
-                        remote.handle or follower.handle,
+                        # The handle WebFinger confirmed at the Follow stays.
+                        follower.handle or remote.handle,
                         follower.follow_activity_id,
                         follower.state,
                         follower.created_at,

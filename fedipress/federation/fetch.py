@@ -22,7 +22,13 @@ import anyio.to_thread
 import httpx
 
 from fedipress import __version__
-from fedipress.documents.media import AP_ACCEPT, JRD_ACCEPT, JSONObject, is_activity_media_type
+from fedipress.documents.media import (
+    AP_ACCEPT,
+    JRD_ACCEPT,
+    JRD_MEDIA_TYPE,
+    JSONObject,
+    is_activity_media_type,
+)
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.origins import Origin, origin_of
 from fedipress.federation.signatures import (
@@ -156,21 +162,18 @@ class Fetcher:
         that refuses those stubs; checking the final URL too keeps an open redirect from
         lending an origin to another host's document (Mastodon's CVE-2024-23832 fix).
         """
-        try:
-            with anyio.fail_after(self.limits.total):
-                async with self._host_slot(url):
-                    return await self._fetch_json(url)
-        except TimeoutError:
-            return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
+        return await self._fetch(url, _AP_DOCUMENT)
 
     async def fetch_jrd(self, url: str) -> FetchResult:
-        """GET a WebFinger JRD, unsigned as Mastodon sends it, through the same guard and
-        limits. Any JSON object is taken whatever its Content-Type (Mastodon checks none,
-        FEDERATION.md §1.1); it has no `id` to compare."""
+        """GET a WebFinger answer (a JRD): as `fetch_json`, but `application/jrd+json` or
+        `application/json`, and a JRD has a `subject` instead of an `id` to check."""
+        return await self._fetch(url, _JRD_DOCUMENT)
+
+    async def _fetch(self, url: str, kind: _Kind) -> FetchResult:
         try:
             with anyio.fail_after(self.limits.total):
                 async with self._host_slot(url):
-                    return await self._fetch_json(url, jrd=True)
+                    return await self._fetch_json(url, kind)
         except TimeoutError:
             return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
 
@@ -191,18 +194,18 @@ class Fetcher:
             if slot.users == 0:
                 del self._hosts[origin]
 
-    async def _fetch_json(self, url: str, jrd: bool = False) -> FetchResult:
+    async def _fetch_json(self, url: str, kind: _Kind) -> FetchResult:
         current = url
         for _hop in range(self.limits.max_redirects + 1):
             refusal = await check_destination(current, self.allow_private)
             if refusal:
                 return FetchResult(url, failure="refused", reason=refusal, final_url=current)
             headers = {
-                "Accept": JRD_ACCEPT if jrd else AP_ACCEPT,
+                "Accept": kind.accept,
                 "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": self.user_agent,
             }
-            if (signer := self.signer) is not None and not jrd:
+            if (signer := self.signer) is not None and kind.signed:
                 key_id, key = signer.key_id, signer.private_key
                 headers = sign_request("GET", current, headers, None, key_id, key, self._now())
             try:
@@ -220,7 +223,7 @@ class Fetcher:
                 if response.has_redirect_location:
                     current = _join(current, response.headers["location"])
                     continue
-                return await self._read_document(url, current, response, jrd)
+                return await self._read_document(url, current, response, kind)
             except httpx.TimeoutException as exc:
                 failure: FetchFailure = "timeout"
                 return FetchResult(url, response.status_code, None, failure, repr(exc), current)
@@ -237,7 +240,7 @@ class Fetcher:
         )
 
     async def _read_document(
-        self, url: str, final_url: str, response: httpx.Response, jrd: bool = False
+        self, url: str, final_url: str, response: httpx.Response, kind: _Kind
     ) -> FetchResult:
         failed = FetchResult(url, response.status_code, final_url=final_url)
         status = response.status_code
@@ -247,7 +250,7 @@ class Fetcher:
         if not 200 <= status < 300:
             return replace(failed, failure="http_error", reason=f"HTTP {status}")
         content_type = response.headers.get("content-type", "")
-        if not jrd and not is_activity_media_type(content_type):
+        if not kind.media_type_ok(content_type):
             return replace(failed, failure="wrong_media_type", reason=repr(content_type))
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limits.max_body:
@@ -266,11 +269,29 @@ class Fetcher:
             return replace(failed, failure="not_json", reason=str(exc))
         if not isinstance(document, dict):
             return replace(failed, failure="not_json", reason="not a JSON object")
-        mismatch = None if jrd else _id_mismatch(document.get("id"), url, final_url)
+        mismatch = _id_mismatch(document.get("id"), url, final_url) if kind.has_id else None
         if mismatch:
             return replace(failed, failure="id_mismatch", reason=mismatch)
         return replace(failed, document=document)
 
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a GET asks for and accepts: ActivityPub documents, or WebFinger's JRDs."""
+
+    accept: str
+    media_type_ok: Callable[[str], bool]
+    has_id: bool  # check the document's `id` against the URL (FEP-fe34)
+    signed: bool  # WebFinger GETs go unsigned, as Mastodon sends them
+
+
+def _is_jrd_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in (JRD_MEDIA_TYPE, "application/json")
+
+
+_AP_DOCUMENT = _Kind(AP_ACCEPT, is_activity_media_type, True, True)
+_JRD_DOCUMENT = _Kind(JRD_ACCEPT, _is_jrd_media_type, False, False)
 
 # The encodings a GET asks for (Accept-Encoding), and the zlib window that decodes each.
 _DECODERS: dict[str, int | None] = {

@@ -180,6 +180,7 @@ def plan_publish(
                         "deleted",
                         previous.first_published_at,
                         now,
+                        previous.type,
                     ),
                     reach(object_id),
                 )
@@ -372,7 +373,8 @@ def _cycle(previous: PublishedObject) -> str:
 
 
 def _delete(config: Config, object_id: str, previous: PublishedObject, now: datetime) -> JSONObject:
-    delete = build_delete(config, object_id, "Note", now)
+    # The Tombstone names the type the object had, as Mastodon's delete_note_serializer does.
+    delete = build_delete(config, object_id, previous.type, now)
     delete["id"] = f"{delete['id']}-{_cycle(previous)}"
     return delete
 
@@ -389,4 +391,14 @@ def _row(
     previous: PublishedObject | None = None,
 ) -> PublishedObject:
     first = previous.first_published_at if previous is not None else now
-    return PublishedObject(obj.id, obj.uid, obj.version, updated, "live", first, delivered)
+    kind = obj.document.get("type")
+    return PublishedObject(
+        obj.id,
+        obj.uid,
+        obj.version,
+        updated,
+        "live",
+        first,
+        delivered,
+        kind if isinstance(kind, str) else "Note",
+    )

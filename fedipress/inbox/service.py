@@ -122,6 +122,7 @@ class InboxService:
             ),
             self._fetch_actor,
             self.keys.forget,
+            self._fetch_jrd,
         )
         self._sender_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
@@ -407,3 +408,7 @@ class InboxService:
     async def _fetch_actor(self, url: str) -> dict[str, Any] | None:
         result = await self.fetcher.fetch_json(url)
         return result.document if result.document is not None else None
+
+    async def _fetch_jrd(self, url: str) -> dict[str, Any] | None:
+        result = await self.fetcher.fetch_jrd(url)
+        return result.document

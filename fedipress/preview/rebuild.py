@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 from fedipress.config import CONFIG_FILE, load_config
 from fedipress.documents.urls import WEBFINGER_PATH, dynamic_paths
-from fedipress.errors import Diagnostic, FedipressError
+from fedipress.errors import Diagnostic, FedipressError, counted
+from fedipress.federation.store.url import PREVIEW_SQLITE_PATH
 from fedipress.hosting import header_rules, redirect_rules
 
 if TYPE_CHECKING:
@@ -102,8 +103,8 @@ def local_url(sock: socket.socket) -> str:
 def summary(result: app.BuildResult) -> str:
     changed = "no changes" if result.unchanged else f"{result.rendered} written"
     return (
-        f"built {result.posts} posts, {result.pages} pages, "
-        f"{result.outputs} files ({changed}) in {result.seconds:.2f}s"
+        f"built {counted(result.posts, 'post')}, {counted(result.pages, 'page')}, "
+        f"{counted(result.outputs, 'file')} ({changed}) in {result.seconds:.2f}s"
     )
 
 
@@ -340,6 +341,11 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         try:
             await rebuilder.build()
             report.info(f"serving {url.rstrip('/')}{base_path}/")
+            if inbox is not None:
+                report.info(
+                    f"the preview's followers are kept in {SERVE_DATABASE}: "
+                    "see them with `fedipress followers list --preview`"
+                )
             if watcher is not None:
                 await rebuilder.rebuild_on_change(watcher, stop)
         finally:
@@ -364,7 +370,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         sock.close()
 
 
-SERVE_DATABASE = ".fedipress/serve-inbox.db"
+SERVE_DATABASE = PREVIEW_SQLITE_PATH.as_posix()
 
 
 def _local_inbox(site_dir: Path, base_url: str) -> tuple[InboxService | None, Path | None]:

@@ -338,6 +338,9 @@ def _open(browser: Any, base: str, path: str, **options: Any) -> tuple[Any, list
 @pytest.mark.browser
 def test_follow_js__sends_reader_to_their_server(browser: Any, served: str) -> None:
     page, errors, elsewhere = _open(browser, served, "/with.html")
+    # The form is one click away, behind "How to follow".
+    assert not page.is_visible("#follow-server")
+    page.click(".follow-more > summary")
     # Given a value that is not a server name, the form explains and stays on the page.
     page.fill("#follow-server", "not a server")
     page.click(".follow-form button[type=submit]")
@@ -380,7 +383,9 @@ def test_follow_js__scripts_off_leaves_instructions(browser: Any, served: str) -
     page, _, _ = _open(browser, served, "/with.html", java_script_enabled=False)
     assert not page.is_visible(".follow-form")
     assert not page.is_visible("[data-copy-handle]")
-    assert page.is_visible(".handle") and page.is_visible(f'a[href="{ACTOR}"]')
+    assert page.is_visible(".handle")
+    page.click(".follow-more > summary")  # <details> opens without a script
+    assert page.is_visible(f'a[href="{ACTOR}"]') and not page.is_visible(".follow-form")
     page.context.close()
 
 

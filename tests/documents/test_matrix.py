@@ -48,10 +48,19 @@ def test_post_text__note_title_first_paragraph_and_link() -> None:
     assert text.url == "https://blog.example/posts/walk/"
 
 
-def test_post_text__article_name_and_summary() -> None:
+def test_post_text__article_name_and_first_paragraph() -> None:
+    # An Article's `summary` is only ever a content warning (FEDERATION.md §5.3): its text
+    # starts, after the title line, with the post's first paragraph.
     text = post_text(_object("Article"))
 
-    assert (text.title, text.summary) == ("A walk <by the lake>", "A walk around the lake.")
+    assert (text.title, text.summary) == ("A walk <by the lake>", "First paragraph & more.")
+
+
+def test_post_text__article_content_warning_replaces_the_text() -> None:
+    text = post_text(_object("Article", content_warning="Spiders"))
+
+    assert (text.title, text.summary) == ("A walk <by the lake>", "Content warning: Spiders")
+    assert "paragraph" not in message_content(text)["body"]
 
 
 def test_post_text__content_warning_replaces_the_text() -> None:

@@ -29,6 +29,7 @@ from tests.inbox.remote import serve_in_thread
 
 EXAMPLE = Path(__file__).parent.parent.parent / "example-site"
 REMOVED = "an-old-post"
+NEWEST = "ten-line-backup-script"  # the newest post of the example site
 FEDIPRESS = (sys.executable, "-m", "fedipress")
 
 
@@ -368,3 +369,43 @@ def test_doctor__a_deployed_key_that_is_not_the_sites(
     assert "another key" in failed["actor.key"]["detail"]
     assert "does not verify" in failed["signed-get"]["detail"]
     assert "FEDIPRESS_PRIVATE_KEY" in failed["signed-get"]["fix"]
+
+
+# --- Articles, and published-ids.json with versions and edit times -----------------------------
+
+
+def test_doctor__an_article_blog_with_an_edited_and_a_removed_post(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Given a site that publishes Articles (the title line in `content`, `summary` only for a
+    # content warning), whose newest post was edited since it was recorded, and whose record
+    # keeps versions and edit times, for the removed post too
+    site = make_site(tmp_path_factory.mktemp("doctor-article") / "site")
+    config = site / "fedipress.yaml"
+    config.write_text(config.read_text().replace("post_type: Note", "post_type: Article"))
+    record = site / "published-ids.json"
+    data = json.loads(record.read_text())
+    for entry in data["ids"].values():
+        entry["type"] = "Article"
+    data["ids"][NEWEST] |= {"version": "sha256:before"}
+    data["ids"][REMOVED] |= {"version": "sha256:old", "edited": "2023-06-01T10:00:00+00:00"}
+    record.write_text(json.dumps(data, indent=2))
+    serve = Serve(site, "--no-reload").start()
+    try:
+        # When the doctor checks it
+        result = doctor(str(site), "--base-url", serve.url, "--allow-private", "--json")
+        newest = httpx.get(
+            f"{serve.url}ap/posts/{NEWEST}",
+            headers={"Accept": "application/activity+json"},
+            timeout=TIMEOUT,
+        ).json()
+    finally:
+        serve.stop()
+    # Then every check passes: the Article form, its edit time and the removed id's Tombstone
+    assert result.code == 0, result.out + result.err
+    assert not result.checks("fail") and not result.checks("skip")
+    passed = result.checks("pass")
+    assert f"/ap/posts/{NEWEST}" in passed["post"]["title"] + passed["post"]["detail"]
+    assert {"post.content", "post.page", "tombstone", "tombstone.content"} <= set(passed)
+    assert newest["type"] == "Article" and newest["name"] and "summary" not in newest
+    assert newest["updated"] > newest["published"]

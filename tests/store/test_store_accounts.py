@@ -202,7 +202,7 @@ def test_migration__a_store_with_matrix_rows_gains_accounts(empty_backend: Backe
     # When this fedipress opens it
     store = backend.open()
     # Then it is at the newest schema, every follower is the main account's
-    assert store.schema_version() == accounts.version == load_migrations()[-1].version
+    assert store.schema_version() == load_migrations()[-1].version > accounts.version
     assert [(f.account, f.actor_id) for f in store.list_followers(account=None)] == [
         ("", ALICE),
         ("", BOB),

@@ -195,6 +195,7 @@ class PublishedObject:
     state: PublishedState
     first_published_at: datetime
     last_delivered_at: datetime | None = None
+    type: str = "Note"  # the object's ActivityStreams type: a Delete's formerType
 
 
 class Store(Protocol):

@@ -32,7 +32,9 @@ DELIVERY_COLUMNS = (
     "lease_until, last_status, last_error, created_at, updated_at, signed_by, signing_key, "
     "channel"
 )
-_PUBLISHED = "object_id, uid, version, updated, state, first_published_at, last_delivered_at"
+_PUBLISHED = (
+    "object_id, uid, version, updated, state, first_published_at, last_delivered_at, object_type"
+)
 _ANNOUNCEMENT = "id, destination, object_id, remote_id, created_at, updated_at, removed_at"
 
 
@@ -86,6 +88,7 @@ def _published(row: Sequence[Any]) -> PublishedObject:
         state=row[4],
         first_published_at=parse_time(row[5]),
         last_delivered_at=parse_optional_time(row[6]),
+        type=row[7],
     )
 
 
@@ -313,10 +316,10 @@ class OutboundSql(SqlCore):
 
     def put_published(self, obj: PublishedObject) -> None:
         self._write(
-            f"INSERT INTO published_objects ({_PUBLISHED}) VALUES ({placeholders(7)}) "
+            f"INSERT INTO published_objects ({_PUBLISHED}) VALUES ({placeholders(8)}) "
             "ON CONFLICT (object_id) DO UPDATE SET uid = excluded.uid, "
             "version = excluded.version, updated = excluded.updated, state = excluded.state, "
-            "last_delivered_at = excluded.last_delivered_at",
+            "last_delivered_at = excluded.last_delivered_at, object_type = excluded.object_type",
             (
                 obj.object_id,
                 obj.uid,
@@ -325,6 +328,7 @@ class OutboundSql(SqlCore):
                 obj.state,
                 format_time(obj.first_published_at),
                 format_optional_time(obj.last_delivered_at),
+                obj.type,
             ),
         )
 
