@@ -67,12 +67,13 @@ def response_to_result(response: InboxResponse) -> dict[str, Any]:
 
 async def handle_event(service: InboxService, event: Mapping[str, Any]) -> dict[str, Any]:
     """Answer one event, then spend up to SEND_BUDGET seconds sending queued deliveries (and
-    pruning old rows, once an hour per container)."""
+    pruning old rows, once an hour per container), and call the build hook if one is due."""
     response = await service.handle(request_from_event(event))
     try:
         await asyncio.wait_for(service.sender.drain_and_prune(), SEND_BUDGET)
     except TimeoutError:
         pass  # the rest stays queued; leases expire and the next invocation sends it
+    await service.after_request()  # a build hook call that is due
     return response_to_result(response)
 
 

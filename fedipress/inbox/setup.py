@@ -23,9 +23,13 @@ from fedipress.inbox.service import InboxOptions, InboxService
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
 SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
 KEY_TIMEOUT_ENV = "FEDIPRESS_KEY_FETCH_TIMEOUT"
+BUILD_HOOK_ENV = "FEDIPRESS_BUILD_HOOK_URL"
+BUILD_HOOK_DELAY_ENV = "FEDIPRESS_BUILD_HOOK_DELAY"
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
+    "BUILD_HOOK_DELAY_ENV",
+    "BUILD_HOOK_ENV",
     "DATABASE_ENV",
     "DEPLOY_SECRET_ENV",
     "KEY_TIMEOUT_ENV",
@@ -57,10 +61,20 @@ def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
             f"{SCHEMES_ENV} lists unknown schemes: {', '.join(sorted(unknown)) or '(none)'}",
             hint="use cavage, rfc9421 or both, comma-separated",
         )
+    hook = environ.get(BUILD_HOOK_ENV, "").strip()
+    if hook and not hook.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"{BUILD_HOOK_ENV} must be an http(s) URL",
+            hint="the build hook URL your host gives (Netlify: Site settings > Build hooks)",
+        )
     return InboxOptions(
         deploy_secret=environ.get(DEPLOY_SECRET_ENV, ""),
         signature_schemes=schemes,
         key_fetch_timeout=_key_fetch_timeout(environ),
+        build_hook_url=hook,
+        build_hook_delay=_seconds(
+            environ, BUILD_HOOK_DELAY_ENV, InboxOptions.build_hook_delay, 0, 3600
+        ),
     )
 
 
@@ -81,17 +95,31 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
 
 
 def _key_fetch_timeout(env: Mapping[str, str]) -> float:
-    raw = env.get(KEY_TIMEOUT_ENV, "").strip()
+    return _seconds(env, KEY_TIMEOUT_ENV, InboxOptions.key_fetch_timeout, 0, 60, above=True)
+
+
+def _seconds(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    above: bool = False,
+) -> float:
+    """A number of seconds from the environment, from `low` (excluded when `above`) to
+    `high`; ConfigError for anything else."""
+    raw = env.get(name, "").strip()
     if not raw:
-        return InboxOptions.key_fetch_timeout
+        return default
     try:
         seconds = float(raw)
     except ValueError:
-        seconds = 0.0
-    if not 0 < seconds <= 60:
+        seconds = float("nan")
+    if not (low < seconds if above else low <= seconds) or not seconds <= high:
+        floor = f"above {low:g}" if above else f"from {low:g}"
         raise ConfigError(
-            f"{KEY_TIMEOUT_ENV} must be a number of seconds above 0, at most 60, not {raw!r}",
-            hint="the default is 5",
+            f"{name} must be a number of seconds {floor}, at most {high:g}, not {raw!r}",
+            hint=f"the default is {default:g}",
         )
     return seconds
 
