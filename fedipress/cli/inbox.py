@@ -26,7 +26,7 @@ from fedipress.cli.support import (
 from fedipress.errors import FedipressError
 
 if TYPE_CHECKING:
-    from fedipress.app.followers import Answer
+    from fedipress.app.followers import Answer, Moderation
     from fedipress.federation.store.base import BlockKind, InteractionKind, InteractionState, Store
     from fedipress.inbox.service import InboxService
 
@@ -227,17 +227,25 @@ def interactions() -> None:
 @site_argument
 @click.option("--kind", type=click.Choice(["like", "announce", "reply"]), help="Only this kind.")
 @click.option("--pending", is_flag=True, help="Only replies awaiting approval.")
+@click.option("--hidden", is_flag=True, help="Only replies you hid.")
+@click.option("--actor", metavar="URL", help="Only what this account (an actor URL) sent.")
 @click.option("--reports", is_flag=True, help="List reports (Flag activities) instead.")
 @handle_errors
-def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool) -> None:
+def interactions_list(
+    site: Path, kind: str | None, pending: bool, hidden: bool, actor: str | None, reports: bool
+) -> None:
     """List what the inbox stored, oldest first."""
     # click.Choice has checked `kind` against the InteractionKind names.
     only = cast("InteractionKind | None", kind)
-    state: InteractionState | None = "pending" if pending else None
+    state: InteractionState | None = "pending" if pending else "hidden" if hidden else None
     store = _store(site)
     try:
         flags = store.list_flags(limit=1000) if reports else []
-        rows = [] if reports else store.list_interactions(kind=only, state=state, limit=1000)
+        rows = (
+            []
+            if reports
+            else store.list_interactions(kind=only, state=state, limit=1000, actor_id=actor)
+        )
     finally:
         store.close()
     if reports:
@@ -251,41 +259,85 @@ def interactions_list(site: Path, kind: str | None, pending: bool, reports: bool
     for item in rows:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
         who, what = printable(item.actor_id), printable(item.object_id)
-        line = f"{when} {item.kind:8} {item.state:8} {who} -> {what}"
+        state_shown = item.state if item.public else f"{item.state} (not public)"
+        line = f"{when} {item.kind:8} {state_shown:8} {who} -> {what}"
         if item.kind == "reply":
             line += f"\n    {printable(item.id)}"
+            if item.url and item.url != item.id:
+                line += f"\n    {printable(item.url)}"
         click.echo(line)
 
 
-def _set_reply_state(site: Path, reply_id: str, approve: bool) -> str:
-    from fedipress.app.followers import set_reply_state
+def _moderate(site: Path, action: Moderation, target: str, of_actor: bool) -> None:
+    """Run one moderation action and say what changed; then call the site's build hook
+    (FEDIPRESS_BUILD_HOOK_URL), if set, so the pages follow."""
+    from fedipress.app.followers import moderate
 
     store = _store(site)
     try:
-        set_reply_state(store, reply_id, approve)
+        if of_actor:
+            changed = moderate(store, action, actor=target)
+        else:
+            changed = moderate(store, action, target)
     finally:
         store.close()
-    return f"{'approved' if approve else 'removed'} {reply_id}"
+    verb = {"approve": "approved", "hide": "hid", "delete": "deleted"}[action]
+    for item in changed:
+        click.echo(f"{verb} {item.kind} {printable(item.id)}")
+    _call_build_hook()
 
 
-@interactions.command("approve")
-@verbosity_options
-@click.argument("reply_id")
-@site_argument
-@handle_errors
-def interactions_approve(site: Path, reply_id: str) -> None:
-    """Approve a pending reply (it is kept as approved in the store)."""
-    click.echo(_set_reply_state(site, reply_id, approve=True))
+def _call_build_hook() -> None:
+    import os
+
+    from fedipress.inbox.buildhook import BuildHook
+    from fedipress.inbox.setup import BUILD_HOOK_ENV
+
+    url = os.environ.get(BUILD_HOOK_ENV, "").strip()
+    if url:
+        asyncio.run(BuildHook(url).call())
+
+
+def _moderation_command(action: Moderation, summary: str) -> click.Command:
+    @verbosity_options
+    @click.argument("target")
+    @site_argument
+    @click.option(
+        "--actor", is_flag=True, help="TARGET is an account (actor URL): act on all it sent."
+    )
+    @handle_errors
+    def command(site: Path, target: str, actor: bool) -> None:
+        _moderate(site, action, target, actor)
+
+    command.__doc__ = summary
+    return click.command(action)(command)
+
+
+interactions.add_command(
+    _moderation_command(
+        "approve",
+        "Show a reply (pending or hidden) on the blog: TARGET is its id or web address.",
+    )
+)
+interactions.add_command(
+    _moderation_command("hide", "Take a reply off the blog, keeping it in the store.")
+)
+interactions.add_command(
+    _moderation_command(
+        "delete",
+        "Forget a reply; with --actor, every like, boost and reply of that account.",
+    )
+)
 
 
 @interactions.command("reject")
 @verbosity_options
-@click.argument("reply_id")
+@click.argument("reply")
 @site_argument
 @handle_errors
-def interactions_reject(site: Path, reply_id: str) -> None:
-    """Delete a reply (pending or approved)."""
-    click.echo(_set_reply_state(site, reply_id, approve=False))
+def interactions_reject(site: Path, reply: str) -> None:
+    """Delete a reply (the older name of `delete`)."""
+    _moderate(site, "delete", reply, False)
 
 
 @click.group()

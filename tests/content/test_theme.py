@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from fedipress import config as config_module
+from fedipress.documents.conversation import Conversation, Person, Reply
 from fedipress.config import Author, Config, FediverseConfig, MenuItem
 from fedipress.content import site as site_module
 from fedipress.content.pages import Alternate, PageInfo, SiteInfo
@@ -419,6 +420,9 @@ def test_docs__themes_md_names_every_context_field() -> None:
         site_module.YearGroup,
         Author,
         MenuItem,
+        Conversation,
+        Reply,
+        Person,
     ]
     assert _documented("themes.md", classes) == []
     text = (ROOT / "docs" / "themes.md").read_text()
