@@ -74,6 +74,7 @@ class RemoteServer:
     active: int = 0  # requests being answered right now
     max_active: int = 0
     actor_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields
+    files: dict[str, Reply] = field(default_factory=dict)  # GET path -> answer (avatars)
 
     # --- addresses and documents ------------------------------------------------------------
 
@@ -95,7 +96,7 @@ class RemoteServer:
         # GoToSocial's key ids are `…/main-key` URLs serving a stub (FEDERATION.md §4.4).
         return self.actor_id(name) + ("/main-key" if name == "gts" else "#main-key")
 
-    def actor(self, name: str, **changes: Any) -> dict[str, Any]:
+    def actor(self, name: str, /, **changes: Any) -> dict[str, Any]:
         actor_id = self.actor_id(name)
         document: dict[str, Any] = {
             "@context": [AS, "https://w3id.org/security/v1"],
@@ -136,6 +137,7 @@ class RemoteServer:
         self.scripts.clear()
         self.actor_changes.clear()
         self.redirects.clear()
+        self.files.clear()
         self.active = self.max_active = 0
 
     def script(self, path: str, *replies: Reply) -> str:
@@ -213,6 +215,8 @@ class RemoteServer:
             return Reply(202)
         if path in self.redirects:
             return Reply(302, (("location", self.redirects[path]),))
+        if path in self.files:
+            return self.files[path]
         status, document = self._document(path)
         if document is None:
             return Reply(status, body=b'{"error":"gone"}' if status == 410 else b"not found")
