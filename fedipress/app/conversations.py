@@ -331,15 +331,13 @@ class Conversations:
             ]
         )
 
-    def ap_key(self, post: Post) -> str:
-        """Changes when the post's `replies`, `likes` or `shares` change."""
+    def ap_keys(self, post: Post) -> tuple[str, str, str]:
+        """Keys that change when the post's `replies`, `likes` or `shares` change."""
         found = self.of(post)
-        return digest(
-            [
-                found.direct_reply_ids(),
-                [(i.id, i.actor_id) for i in found.likes],
-                [(i.id, i.actor_id) for i in found.shares],
-            ]
+        return (
+            digest(found.direct_reply_ids()),
+            digest([(i.id, i.actor_id) for i in found.likes]),
+            digest([(i.id, i.actor_id) for i in found.shares]),
         )
 
     # --- the page ----------------------------------------------------------------------

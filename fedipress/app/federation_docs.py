@@ -174,11 +174,11 @@ class FederationDocuments:
             return collections(post)[index]
 
         for post in posts:
-            ap_key = self.conversations.ap_key(post) if self.conversations else ""
-            add(urls.post(post.uid), [context.fingerprint(post), ap_key], served, post)
-            add(urls.replies(post.uid), [ap_key], collection, post, 0)
-            add(urls.likes(post.uid), [ap_key], collection, post, 1)
-            add(urls.shares(post.uid), [ap_key], collection, post, 2)
+            keys = self.conversations.ap_keys(post) if self.conversations else ("", "", "")
+            add(urls.post(post.uid), [context.fingerprint(post), *keys], served, post)
+            add(urls.replies(post.uid), [keys[0]], collection, post, 0)
+            add(urls.likes(post.uid), [keys[1]], collection, post, 1)
+            add(urls.shares(post.uid), [keys[2]], collection, post, 2)
 
         fedi = _fedi(config)
         published = min(
