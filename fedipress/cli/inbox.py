@@ -283,19 +283,22 @@ def _moderate(site: Path, action: Moderation, target: str, of_actor: bool) -> No
         store.close()
     verb = {"approve": "approved", "hide": "hid", "delete": "deleted"}[action]
     for item in changed:
-        click.echo(f"{verb} {item.kind} {printable(item.id)}")
+        click.echo(f"{verb} {printable(item.id)}")
     _call_build_hook()
 
 
 def _call_build_hook() -> None:
     import os
 
+    from fedipress.app.wiring import env_flag
     from fedipress.inbox.buildhook import BuildHook
-    from fedipress.inbox.setup import BUILD_HOOK_ENV
+    from fedipress.inbox.setup import ALLOW_PRIVATE_ENV, BUILD_HOOK_ENV
 
     url = os.environ.get(BUILD_HOOK_ENV, "").strip()
     if url:
-        asyncio.run(BuildHook(url).call())
+        allow_private = env_flag(os.environ, ALLOW_PRIVATE_ENV)
+        if not asyncio.run(BuildHook(url, allow_private=allow_private).call()):
+            click.echo("note: the build hook failed; build the site yourself", err=True)
 
 
 def _moderation_command(action: Moderation, summary: str) -> click.Command:

@@ -710,7 +710,9 @@ def test_with_interactions__embeds_collections_and_keeps_the_plain_object():
     config = make_config()
     note = build_object(config, make_post(uid="hello"))
     replies = build_replies(config, note["id"], ["https://m.example/s/2"])
-    likes = build_reactions(config, note["id"], "Like", [("https://m.example/l/1", "https://m.example/u/a")])
+    likes = build_reactions(
+        config, note["id"], "Like", [("https://m.example/l/1", "https://m.example/u/a")]
+    )
     shares = build_reactions(config, note["id"], "Announce", [])
 
     served = with_interactions(note, replies, likes, shares)
