@@ -83,12 +83,12 @@ def test_parse_config__bad_yaml_has_position() -> None:
 
 # --- fediverse.moderation --------------------------------------------------------------------
 
+FEDI = "title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n"
+
 
 @pytest.mark.parametrize("policy", ["followers", "all", "manual"])
 def test_parse_config__moderation_policies(policy: str) -> None:
-    config = parse_config(
-        f"title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n  moderation: {policy}\n"
-    )
+    config = parse_config(FEDI + f"  moderation: {policy}\n")
     assert config.fediverse is not None and config.fediverse.moderation == policy
     assert config.notes == ()
 
@@ -101,7 +101,7 @@ def test_parse_config__moderation_defaults_to_followers() -> None:
 def test_parse_config__unknown_moderation_names_the_line() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(
-            "title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n  moderation: some\n",
+            FEDI + "  moderation: some\n",
             "f.yaml",
         )
     assert "'fediverse.moderation' must be followers, all or manual" in caught.value.message
@@ -111,7 +111,7 @@ def test_parse_config__unknown_moderation_names_the_line() -> None:
 @pytest.mark.parametrize(("legacy", "policy"), [("true", "all"), ("false", "manual")])
 def test_parse_config__approve_replies_still_works_with_a_hint(legacy: str, policy: str) -> None:
     config = parse_config(
-        f"title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n  approve_replies: {legacy}\n",
+        FEDI + f"  approve_replies: {legacy}\n",
         "f.yaml",
     )
     assert config.fediverse is not None and config.fediverse.moderation == policy

@@ -205,7 +205,8 @@ def test_build__a_new_reply_rewrites_only_that_posts_page_and_documents(site: Pa
         '<iframe src="https://evil.example"></iframe><object data="x"></object>',
         '<form action="https://evil.example"><input name=p></form>',
         "</section></main><script>alert(1)</script>",
-        '<p>&lt;script&gt;alert(1)&lt;/script&gt; <a href="https://ok.example" target="_top">t</a></p>',
+        '<p>&lt;script&gt;alert(1)&lt;/script&gt; <a href="https://k.example" target="_top">t</a>',
+        "<p>\u202eright-to-left override <bdo dir=rtl>reversed</bdo></p>",
     ],
 )
 def test_build__hostile_reply_html_renders_inert(tmp_path: Path, hostile: str) -> None:
@@ -234,6 +235,7 @@ def test_build__hostile_reply_html_renders_inert(tmp_path: Path, hostile: str) -
     ):
         assert bad not in lowered, (bad, section)
     assert section.count("<section") == 1 and section.count("</section>") == 1
+    assert "\u202e" not in section and "<bdo" not in lowered
 
 
 def test_build__hostile_names_handles_and_links_render_inert(tmp_path: Path) -> None:

@@ -46,7 +46,13 @@ from fedipress.documents.post import Post
 from fedipress.documents.urls import INTERACTIONS_PATH, Urls, encode_uid
 from fedipress.errors import Diagnostic, FedipressError, SourceLocation
 from fedipress.federation.activities import MAX_SUMMARY, sanitize_html
-from fedipress.federation.remote_text import MAX_HANDLE, MAX_NAME, plain_text, web_url
+from fedipress.federation.remote_text import (
+    MAX_HANDLE,
+    MAX_NAME,
+    plain_text,
+    web_url,
+    without_bidi_controls,
+)
 from fedipress.federation.shown import (
     AvatarRef,
     Shown,
@@ -274,6 +280,8 @@ class Conversations:
         self._read: Read | None = None
         self._by_object: dict[str, list[Interaction]] | None = None
         self._of: dict[str, PostInteractions] = {}
+        self._people: dict[str, Person] = {}
+        self._collections: dict[str, tuple[JSONObject, JSONObject, JSONObject]] = {}
 
     # --- reading -----------------------------------------------------------------------
 
@@ -345,6 +353,12 @@ class Conversations:
     def person(self, actor_id: str) -> Person:
         """Who interacted, as the page shows them. Everything is checked again here (plain
         text, http(s) links), whatever wrote the store."""
+        known = self._people.get(actor_id)
+        if known is None:
+            known = self._people[actor_id] = self._person(actor_id)
+        return known
+
+    def _person(self, actor_id: str) -> Person:
         profile = self.profiles.get(actor_id)
         tail = plain_text(actor_id.rstrip("/").rsplit("/", 1)[-1].lstrip("@"), MAX_NAME)
         home = web_url(actor_id) or ""
@@ -371,7 +385,7 @@ class Conversations:
                     web_url(r.url) or web_url(r.id),
                     r.published,
                     r.updated,
-                    sanitize_html(r.content_html or ""),
+                    without_bidi_controls(sanitize_html(r.content_html or "")),
                     plain_text(r.summary, MAX_SUMMARY),
                 )
                 for r in found.replies
@@ -439,6 +453,12 @@ class Conversations:
     # --- the ActivityPub collections ----------------------------------------------------
 
     def collections(self, post: Post) -> tuple[JSONObject, JSONObject, JSONObject]:
+        made = self._collections.get(post.source)
+        if made is None:
+            made = self._collections[post.source] = self._make_collections(post)
+        return made
+
+    def _make_collections(self, post: Post) -> tuple[JSONObject, JSONObject, JSONObject]:
         found = self.of(post)
         config = self.config
         return (

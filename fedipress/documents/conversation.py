@@ -12,8 +12,10 @@ from datetime import datetime
 # Replies nest this deep on the page (1: a reply to the post); deeper ones are shown at this
 # depth, in order, each saying whom it answers, so narrow screens keep a readable column.
 MAX_NESTING = 4
-# Likes and boosts show this many people; the rest are behind a "more" toggle.
+# Likes and boosts show this many people; the rest are behind a "more" toggle, up to
+# PEOPLE_LISTED in all: a post with thousands of likes keeps a page of a sensible size.
 PEOPLE_SHOWN = 20
+PEOPLE_LISTED = 200
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,10 @@ class Conversation:
     @property
     def people_shown(self) -> int:
         return PEOPLE_SHOWN
+
+    @property
+    def people_listed(self) -> int:
+        return PEOPLE_LISTED
 
 
 @dataclass(frozen=True)

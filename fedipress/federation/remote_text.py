@@ -46,3 +46,11 @@ def web_url(value: object) -> str | None:
         return value if urlsplit(value).hostname else None
     except ValueError:
         return None
+
+
+def without_bidi_controls(text: str) -> str:
+    """`text` without bidirectional embeddings, overrides and isolates: in a reply, one would
+    turn the rest of its paragraph around (a spoofed link text, a reversed name)."""
+    if not any(ch in _BIDI_CONTROLS for ch in text):
+        return text
+    return "".join(ch for ch in text if ch not in _BIDI_CONTROLS)

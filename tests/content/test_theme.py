@@ -20,11 +20,11 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from fedipress import config as config_module
-from fedipress.documents.conversation import Conversation, Person, Reply
 from fedipress.config import Author, Config, FediverseConfig, MenuItem
 from fedipress.content import site as site_module
 from fedipress.content.pages import Alternate, PageInfo, SiteInfo
 from fedipress.content.theme import load_theme, make_environment, render_template
+from fedipress.documents.conversation import Conversation, Person, Reply
 from fedipress.documents.post import Post, Tag
 
 ROOT = Path(__file__).resolve().parents[2]
