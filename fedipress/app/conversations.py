@@ -67,7 +67,7 @@ from fedipress.federation.store.url import parse_database_url
 
 DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
 ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
-CACHE_FILE = Path(".fedipress") / "cache" / "interactions.json"
+CACHE_DIR = Path(".fedipress") / "cache"
 AVATAR_CACHE = Path(".fedipress") / "cache" / "avatars"
 AVATAR_DIR = "avatars"  # in the output: /avatars/<digest>.<ext>
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # the inbox's public document, fetched by a build
@@ -106,12 +106,21 @@ def read_interactions(
     url = database_url or environ.get(DATABASE_ENV) or None
     location = parse_database_url(url, site_dir)
     if url is not None or Path(location.target).is_file():
-        return _cached_on_failure(site_dir, "the inbox's store", lambda: _from_store(url, site_dir))
+        # No fallback copy here: a store that fails is a setting to fix, not a network blip.
+        source = f"the inbox's store ({location.backend})"
+        try:
+            return Read(_from_store(url, site_dir), source)
+        except FedipressError as exc:
+            hint = "check FEDIPRESS_DATABASE_URL, and that the database is reachable"
+            return Read(Shown(), source, [_unreadable(site_dir, source, exc.message, "none", hint)])
     remote = interactions_url(config)
     if remote:
         allow_private = environ.get(ALLOW_PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes")
         return _cached_on_failure(
-            site_dir, remote, lambda: asyncio.run(_from_document(remote, site_dir, allow_private))
+            site_dir,
+            remote,
+            remote,
+            lambda: asyncio.run(_from_document(remote, site_dir, allow_private)),
         )
     return Read(Shown(), "")
 
@@ -124,36 +133,34 @@ def _from_store(url: str | None, site_dir: Path) -> Shown:
         store.close()
 
 
-def _cached_on_failure(site_dir: Path, source: str, read: Callable[[], Shown]) -> Read:
-    """`read()`, remembered in the build cache; on failure the remembered copy, with a
-    warning naming the source."""
+def _cached_on_failure(site_dir: Path, source: str, where: str, read: Callable[[], Shown]) -> Read:
+    """`read()`, remembered in the build cache (one file per source, `where`); on failure
+    the remembered copy, with a warning naming the source."""
+    cache = site_dir / CACHE_DIR / f"interactions-{digest([where])[:16]}.json"
     try:
         shown = read()
     except (FedipressError, OSError, ValueError) as exc:
         problem = exc.message if isinstance(exc, FedipressError) else str(exc)
-        kept = _read_cache(site_dir)
+        kept = _read_cache(site_dir, cache)
         fallback = "the interactions read last time" if kept.interactions else "none"
-        return Read(
-            kept,
-            source,
-            [
-                Diagnostic(
-                    "warning",
-                    f"could not read the likes, boosts and replies from {source}: {problem}; "
-                    f"the pages show {fallback}",
-                    SourceLocation(str(site_dir / "fedipress.yaml")),
-                    "check FEDIPRESS_DATABASE_URL, or fediverse.interactions_from and that "
-                    "the inbox answers GET /ap/interactions",
-                )
-            ],
-        )
-    _write_cache(site_dir, shown)
+        hint = "check fediverse.interactions_from, and that the inbox answers GET /ap/interactions"
+        return Read(kept, source, [_unreadable(site_dir, source, problem, fallback, hint)])
+    _write_cache(site_dir, cache, shown)
     return Read(shown, source)
 
 
-def _write_cache(site_dir: Path, shown: Shown) -> None:
+def _unreadable(site_dir: Path, source: str, problem: str, shown: str, hint: str) -> Diagnostic:
+    return Diagnostic(
+        "warning",
+        f"could not read the likes, boosts and replies from {source}: {problem}; "
+        f"the pages show {shown}",
+        SourceLocation(str(site_dir / "fedipress.yaml")),
+        hint,
+    )
+
+
+def _write_cache(site_dir: Path, cache: Path, shown: Shown) -> None:
     """The document and the avatars, so a later failed read can show them."""
-    cache = site_dir / CACHE_FILE
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         text = json.dumps(build_document(shown), ensure_ascii=False, sort_keys=True)
@@ -169,9 +176,9 @@ def _write_cache(site_dir: Path, shown: Shown) -> None:
         pass  # a cache: the build goes on without it
 
 
-def _read_cache(site_dir: Path) -> Shown:
+def _read_cache(site_dir: Path, cache: Path) -> Shown:
     try:
-        document = json.loads((site_dir / CACHE_FILE).read_text(encoding="utf-8"))
+        document = json.loads(cache.read_text(encoding="utf-8"))
         shown, avatars = parse_document(document, datetime.now(UTC))
     except (OSError, ValueError):
         return Shown()
@@ -281,6 +288,7 @@ class Conversations:
         self._by_object: dict[str, list[Interaction]] | None = None
         self._of: dict[str, PostInteractions] = {}
         self._people: dict[str, Person] = {}
+        self._profile_keys: dict[str, object] = {}
         self._collections: dict[str, tuple[JSONObject, JSONObject, JSONObject]] = {}
 
     # --- reading -----------------------------------------------------------------------
@@ -335,9 +343,15 @@ class Conversations:
         return digest(
             [
                 [_item_key(i) for i in items],
-                [_profile_key(self.profiles.get(a)) for a in actors],
+                [self._profile_key(a) for a in actors],
             ]
         )
+
+    def _profile_key(self, actor_id: str) -> object:
+        known = self._profile_keys.get(actor_id)
+        if known is None:
+            known = self._profile_keys[actor_id] = _profile_key(self.profiles.get(actor_id))
+        return known
 
     def ap_keys(self, post: Post) -> tuple[str, str, str]:
         """Keys that change when the post's `replies`, `likes` or `shares` change."""
@@ -496,8 +510,12 @@ class _LazyConversation(Mapping[str, object]):
 
 
 def _item_key(i: Interaction) -> object:
-    when = (i.published, i.updated)
+    when = (_stamp(i.published), _stamp(i.updated))  # floats: repr() of a datetime is slow
     return (i.id, i.kind, i.actor_id, i.in_reply_to, i.url, when, i.summary, i.content_html)
+
+
+def _stamp(value: datetime | None) -> float | None:
+    return None if value is None else value.timestamp()
 
 
 def _avatar_path(profile: ActorProfile) -> str:

@@ -76,7 +76,14 @@ def load_shown(store: Store) -> Shown:
     A hidden or held reply is not shown, and neither are the replies below it."""
     blocklist = Blocklist.of(store.list_blocks())
     rows = store.list_interactions(state="approved", public=True, limit=_ALL)
-    kept = [i for i in rows if not blocklist.blocks(i.actor_id)]
+    if blocklist.actors or blocklist.domains:
+        verdicts: dict[str, bool] = {}  # per actor: tens of thousands of rows, fewer actors
+        for item in rows:
+            if item.actor_id not in verdicts:
+                verdicts[item.actor_id] = blocklist.blocks(item.actor_id)
+        kept = [i for i in rows if not verdicts[i.actor_id]]
+    else:
+        kept = list(rows)
     kept = _reachable(kept)
     profiles = store.list_profiles([i.actor_id for i in kept])
     return Shown(tuple(kept), profiles)
