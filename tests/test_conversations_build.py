@@ -166,10 +166,13 @@ def test_build__shows_the_thread_reactions_and_collections(site: Path) -> None:
     assert obj["replies"]["totalItems"] == 1  # type: ignore[index]
     assert obj["likes"]["totalItems"] == obj["shares"]["totalItems"] == 1  # type: ignore[index]
     assert doc(out, "ap/replies/hello")["first"] == obj["replies"]["first"]  # type: ignore[index]
-    assert doc(out, "ap/likes/hello")["orderedItems"] == [
-        {"id": f"{ANN}#like", "type": "Like", "actor": ANN, "object": HELLO}
-    ]
-    assert doc(out, "ap/shares/hello")["orderedItems"][0]["actor"] == BOB  # type: ignore[index]
+    assert doc(out, "ap/likes/hello") == {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": f"{BLOG}/ap/likes/hello",
+        "type": "OrderedCollection",
+        "totalItems": 1,
+    }
+    assert doc(out, "ap/shares/hello")["totalItems"] == 1
     assert result.warnings == ()
 
 

@@ -358,8 +358,8 @@ class Conversations:
         found = self.of(post)
         return (
             digest(found.direct_reply_ids()),
-            digest([(i.id, i.actor_id) for i in found.likes]),
-            digest([(i.id, i.actor_id) for i in found.shares]),
+            str(len(found.likes)),
+            str(len(found.shares)),
         )
 
     # --- the page ----------------------------------------------------------------------
@@ -477,12 +477,8 @@ class Conversations:
         config = self.config
         return (
             ap.build_replies(config, found.object_id, found.direct_reply_ids()),
-            ap.build_reactions(
-                config, found.object_id, "Like", [(i.id, i.actor_id) for i in found.likes]
-            ),
-            ap.build_reactions(
-                config, found.object_id, "Announce", [(i.id, i.actor_id) for i in found.shares]
-            ),
+            ap.build_reactions(config, found.object_id, "Like", len(found.likes)),
+            ap.build_reactions(config, found.object_id, "Announce", len(found.shares)),
         )
 
 

@@ -162,8 +162,8 @@ class FederationDocuments:
             object_id = urls.post(post.uid)
             return (
                 ap.build_replies(config, object_id),
-                ap.build_reactions(config, object_id, "Like", []),
-                ap.build_reactions(config, object_id, "Announce", []),
+                ap.build_reactions(config, object_id, "Like", 0),
+                ap.build_reactions(config, object_id, "Announce", 0),
             )
 
         def served(post: Post) -> JSONObject:

@@ -537,24 +537,17 @@ def build_replies(config: Config, object_id: str, reply_ids: Sequence[str] = ())
     }
 
 
-def build_reactions(
-    config: Config, object_id: str, kind: str, reactions: Sequence[tuple[str, str]]
-) -> JSONObject:
-    """The `likes` (kind "Like") or `shares` ("Announce") collection of a post: each
-    (activity id, actor) as a small embedded activity, with the count in `totalItems`,
-    which Mastodon 4.3+ shows on remote posts (FEDERATION.md §5.12)."""
+def build_reactions(config: Config, object_id: str, kind: str, total: int) -> JSONObject:
+    """The `likes` (kind "Like") or `shares` ("Announce") collection of a post: the count in
+    `totalItems`, which Mastodon 4.3+ shows on remote posts, and no items, as Mastodon serves
+    its own (FEDERATION.md §5.12). Who liked or boosted is on the post's page."""
     urls = Urls(config)
     uid = urls.uid_of(object_id)
-    collection_id = urls.likes(uid) if kind == "Like" else urls.shares(uid)
     return {
         "@context": AS_CONTEXT,
-        "id": collection_id,
+        "id": urls.likes(uid) if kind == "Like" else urls.shares(uid),
         "type": "OrderedCollection",
-        "totalItems": len(reactions),
-        "orderedItems": [
-            {"id": activity_id, "type": kind, "actor": actor, "object": object_id}
-            for activity_id, actor in reactions
-        ],
+        "totalItems": total,
     }
 
 

@@ -710,10 +710,8 @@ def test_with_interactions__embeds_collections_and_keeps_the_plain_object():
     config = make_config()
     note = build_object(config, make_post(uid="hello"))
     replies = build_replies(config, note["id"], ["https://m.example/s/2"])
-    likes = build_reactions(
-        config, note["id"], "Like", [("https://m.example/l/1", "https://m.example/u/a")]
-    )
-    shares = build_reactions(config, note["id"], "Announce", [])
+    likes = build_reactions(config, note["id"], "Like", 1)
+    shares = build_reactions(config, note["id"], "Announce", 0)
 
     served = with_interactions(note, replies, likes, shares)
 
@@ -721,7 +719,7 @@ def test_with_interactions__embeds_collections_and_keeps_the_plain_object():
     assert "@context" not in served["replies"]
     assert served["likes"] == {"id": likes["id"], "type": "OrderedCollection", "totalItems": 1}
     assert served["shares"]["totalItems"] == 0
-    assert likes["orderedItems"][0]["object"] == note["id"]
+    assert likes["id"] == "https://blog.example/ap/likes/hello"
     assert note["replies"] == replies["id"]  # the object as sent is untouched
     assert "likes" not in note
 
