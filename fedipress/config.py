@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fedipress.errors import ConfigError, Diagnostic, SourceLocation
+from fedipress.errors import ConfigError, Diagnostic, SourceLocation, unreadable
 from fedipress.yamltext import Positions, YamlSyntaxError, parse_yaml
 
 CONFIG_FILE = "fedipress.yaml"
@@ -25,6 +25,13 @@ PERMALINK_TOKENS = frozenset({"slug", "year", "month", "day"})
 # Mastodon's USERNAME_RE (app/models/account.rb), lower-case only: one canonical form.
 USERNAME_RE = re.compile(r"^[a-z0-9_]+([.-]+[a-z0-9_]+)*$")
 ACTOR_TYPES = ("Person", "Service", "Organization", "Application", "Group")
+# Matrix identifiers (spec, appendices: identifier grammar): a sigil, a localpart and a
+# server name (a host, or an IPv6 literal, with an optional port). Upper case is allowed
+# in user ids: older accounts have it (historical user ids).
+_MATRIX_SERVER = r"([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?"
+MATRIX_USER_RE = re.compile(rf"^@[A-Za-z0-9._=\-/+]+:{_MATRIX_SERVER}$")
+# A room id is '!opaque:server', or '!opaque' alone from room version 12 on (MSC4291).
+MATRIX_ROOM_RE = re.compile(rf"^(#[^:\s]+:{_MATRIX_SERVER}|![^:\s]+(:{_MATRIX_SERVER})?)$")
 POST_TYPES = ("Note", "Article")
 # Which verified replies the blog shows at once: from followers, every one, or none until
 # approved (docs/federation.md, "Replies and moderation").
@@ -51,6 +58,25 @@ class ProfileField:
 
 
 @dataclass(frozen=True)
+class TopicAccount:
+    """An extra account on the site's domain that boosts the posts with any of its `tags`."""
+
+    username: str
+    tags: tuple[str, ...]
+    display_name: str = ""
+    summary: str = ""
+    avatar: str = ""  # default: the main account's
+    header: str = ""  # default: the main account's
+    public_key: str = ""  # default: fedipress.<username>.pub.pem
+    also_known_as: tuple[str, ...] = ()
+    moved_to: str = ""
+
+    @property
+    def public_key_file(self) -> str:
+        return self.public_key or f"fedipress.{self.username}.pub.pem"
+
+
+@dataclass(frozen=True)
 class FediverseConfig:
     username: str
     display_name: str = ""
@@ -74,6 +100,43 @@ class FediverseConfig:
     inbox: str = "/ap/inbox"
     inbox_proxy: str = ""  # origin of the inbox function a static host proxies /ap/inbox to
     public_key: str = "fedipress.pub.pem"
+    accounts: tuple[TopicAccount, ...] = ()  # topic accounts, each boosting its tags' posts
+
+    def account(self, name: str) -> TopicAccount:
+        """The topic account with this username; KeyError for another name."""
+        for account in self.accounts:
+            if account.username == name:
+                return account
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """`matrix:`: announce new posts in a room (`homeserver` and `room`, the access token in
+    FEDIPRESS_MATRIX_TOKEN), and show the author's `address` on the site and the profile."""
+
+    homeserver: str = ""
+    room: str = ""  # a room id '!abc:example.org' or alias '#blog:example.org'
+    edits: bool = True  # edit the announcement when the post changes
+    removals: bool = True  # redact the announcement when the post is removed
+    address: str = ""  # the author's Matrix id, '@mara:example.org'
+
+    @property
+    def announces(self) -> bool:
+        return bool(self.homeserver and self.room)
+
+
+@dataclass(frozen=True)
+class MatomoConfig:
+    url: str  # the Matomo install, ending in '/'
+    site_id: int
+
+
+@dataclass(frozen=True)
+class AnalyticsConfig:
+    """`analytics:`: none unless configured. Only the author's own Matomo."""
+
+    matomo: MatomoConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +155,8 @@ class Config:
     menu: tuple[MenuItem, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     fediverse: FediverseConfig | None = None
+    matrix: MatrixConfig | None = None
+    analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     path: str = CONFIG_FILE
     # Warnings about the file itself (a deprecated key), shown by build and check; not part
     # of the value, so they change no cache key.
@@ -144,7 +209,10 @@ class _Reader:
         return f"{self.prefix}.{key}" if self.prefix else key
 
     def error(self, key: str, message: str, hint: str = "") -> ConfigError:
-        return ConfigError(message, self.positions.value(self._dotted(key)), hint)
+        dotted = self._dotted(key)
+        if key not in self.data and self.prefix:
+            return ConfigError(message, self.positions.key(self.prefix), hint)  # its section
+        return ConfigError(message, self.positions.value(dotted), hint)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any) -> Any:
         self.seen.add(key)
@@ -270,6 +338,12 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
     notes: list[Diagnostic] = []
     if (section := top.section("fediverse")) is not None:
         fediverse = _parse_fediverse(section, notes)
+    matrix = None
+    if (section := top.section("matrix")) is not None:
+        matrix = _parse_matrix(section)
+    analytics = AnalyticsConfig()
+    if (section := top.section("analytics")) is not None:
+        analytics = _parse_analytics(section)
     config = Config(
         title=title,
         base_url=base_url,
@@ -285,6 +359,8 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
         menu=menu,
         params=params,
         fediverse=fediverse,
+        matrix=matrix,
+        analytics=analytics,
         path=path,
         notes=tuple(notes),
     )
@@ -426,15 +502,7 @@ def _parse_fediverse(section: _Reader, notes: list[Diagnostic]) -> FediverseConf
         _check(
             ok(values[key]), section, key, f"'fediverse.{key}' must be a URL (got {values[key]!r})"
         )
-    also_known_as = _string_list(section, "also_known_as")
-    for index, alias in enumerate(also_known_as):
-        if not alias.startswith(("https://", "http://")):
-            raise ConfigError(
-                "'fediverse.also_known_as' entries must be actor URLs, not handles "
-                f"(got {alias!r})",
-                section.positions.value(f"fediverse.also_known_as.{index}"),
-                "find the actor URL with: curl -H 'Accept: application/activity+json' PROFILE_URL",
-            )
+    also_known_as = _actor_urls(section, "also_known_as")
     result = FediverseConfig(
         username=username,
         display_name=section.get("display_name", str, ""),
@@ -455,10 +523,181 @@ def _parse_fediverse(section: _Reader, notes: list[Diagnostic]) -> FediverseConf
         attribution_domains=_string_list(section, "attribution_domains"),
         inbox=values["inbox"],
         inbox_proxy=values["inbox_proxy"],
-        public_key=section.get("public_key", str, "fedipress.pub.pem"),
+        public_key=(public_key := section.get("public_key", str, "fedipress.pub.pem")),
+        accounts=_parse_accounts(section, username, public_key),
     )
     section.reject_unknown()
     return result
+
+
+def _actor_urls(reader: _Reader, key: str) -> tuple[str, ...]:
+    urls = _string_list(reader, key)
+    for index, alias in enumerate(urls):
+        if not alias.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"'{reader._dotted(key)}' entries must be actor URLs, not handles (got {alias!r})",
+                reader.positions.value(f"{reader._dotted(key)}.{index}"),
+                "find the actor URL with: curl -H 'Accept: application/activity+json' PROFILE_URL",
+            )
+    return urls
+
+
+_ACCOUNT_EXAMPLE = "for example '- {username: rust, tags: [rust]}'"
+
+
+def _parse_accounts(
+    section: _Reader, main_username: str, main_key: str
+) -> tuple[TopicAccount, ...]:
+    """`fediverse.accounts`: topic accounts, each with a username of its own and the tags
+    whose posts it boosts."""
+    result: list[TopicAccount] = []
+    taken = {main_username: "fediverse.username"}
+    key_files = {main_key: "fediverse.public_key"}
+    for index, item in enumerate(section.get("accounts", list, [])):
+        dotted = f"fediverse.accounts.{index}"
+        if not isinstance(item, dict):
+            raise ConfigError(
+                "each 'fediverse.accounts' entry must be a mapping with a 'username' and 'tags'",
+                section.positions.value(dotted),
+                _ACCOUNT_EXAMPLE,
+            )
+        reader = _Reader(item, dotted, section.positions)
+        username = reader.get("username", str, "")
+        if not username:
+            raise ConfigError(
+                f"'{dotted}' needs a 'username'", section.positions.value(dotted), _ACCOUNT_EXAMPLE
+            )
+        _check(
+            bool(USERNAME_RE.match(username)),
+            reader,
+            "username",
+            f"'{dotted}.username' must be lower-case letters, digits and '_', with '.' or '-' "
+            f"only between them (got {username!r})",
+            "Mastodon rejects other handles",
+        )
+        _check(
+            username not in taken,
+            reader,
+            "username",
+            f"the username '{username}' is already used by '{taken.get(username)}'",
+            "every account on the site needs a handle of its own",
+        )
+        taken[username] = f"{dotted}.username"
+        tags = _string_list(reader, "tags")
+        if not tags or not all(tag.strip() for tag in tags):
+            raise ConfigError(
+                f"'{dotted}.tags' must list at least one tag, none of them empty",
+                section.positions.value(f"{dotted}.tags" if "tags" in item else dotted),
+                "the account boosts the posts that have any of these tags",
+            )
+        moved_to = reader.get("moved_to", str, "")
+        _check(
+            not moved_to or moved_to.startswith(("https://", "http://")),
+            reader,
+            "moved_to",
+            f"'{dotted}.moved_to' must be a URL (got {moved_to!r})",
+        )
+        result.append(
+            TopicAccount(
+                username=username,
+                tags=tuple(tag.strip() for tag in tags),
+                display_name=reader.get("display_name", str, ""),
+                summary=reader.get("summary", str, ""),
+                avatar=reader.get("avatar", str, ""),
+                header=reader.get("header", str, ""),
+                public_key=reader.get("public_key", str, ""),
+                also_known_as=_actor_urls(reader, "also_known_as"),
+                moved_to=moved_to,
+            )
+        )
+        key_file = result[-1].public_key_file
+        _check(
+            key_file not in key_files,
+            reader,
+            "public_key",
+            f"'{dotted}' would use the key file '{key_file}' of '{key_files.get(key_file)}'",
+            "every account needs a key pair of its own",
+        )
+        key_files[key_file] = f"{dotted}.public_key"
+        reader.reject_unknown()
+    return tuple(result)
+
+
+def _http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _parse_matrix(section: _Reader) -> MatrixConfig:
+    homeserver = section.get("homeserver", str, "").strip()
+    room = section.get("room", str, "").strip()
+    address = section.get("address", str, "").strip()
+    result = MatrixConfig(
+        homeserver=homeserver.rstrip("/"),
+        room=room,
+        edits=section.get("edits", bool, True),
+        removals=section.get("removals", bool, True),
+        address=address,
+    )
+    section.reject_unknown()
+    _check(
+        not homeserver or (_http_url(homeserver) and not urlsplit(homeserver).query),
+        section,
+        "homeserver",
+        f"'matrix.homeserver' must be the homeserver's https URL (got {homeserver!r})",
+        "for example 'https://matrix.example.org', the address your Matrix app signs in to",
+    )
+    _check(
+        not room or bool(MATRIX_ROOM_RE.match(room)),
+        section,
+        "room",
+        f"'matrix.room' must be a room id or alias (got {room!r})",
+        "for example '#blog:example.org' (quote it: '#' starts a YAML comment) or "
+        "'!abcdef:example.org', from the room's settings in your Matrix app",
+    )
+    if bool(homeserver) != bool(room):
+        present = "homeserver" if homeserver else "room"
+        raise section.error(
+            present,
+            f"'matrix.{present}' needs 'matrix.{'room' if homeserver else 'homeserver'}' "
+            "too: announcing new posts needs both",
+            "leave both out to only show 'matrix.address' on the site",
+        )
+    _check(
+        not address or bool(MATRIX_USER_RE.match(address)),
+        section,
+        "address",
+        f"'matrix.address' must be a Matrix user id (got {address!r})",
+        "for example '@mara:example.org'",
+    )
+    return result
+
+
+def _parse_analytics(section: _Reader) -> AnalyticsConfig:
+    matomo = None
+    if (inner := section.section("matomo")) is not None:
+        url = inner.get("url", str, "").strip()
+        site_id = inner.get("site_id", int, 0)
+        inner.reject_unknown()
+        _check(
+            _http_url(url) and not urlsplit(url).query and not urlsplit(url).fragment,
+            inner,
+            "url",
+            f"'analytics.matomo.url' must be your Matomo's http(s) URL (got {url!r})",
+            "for example 'https://stats.example.org/', where matomo.js and matomo.php are",
+        )
+        _check(
+            site_id >= 1,
+            inner,
+            "site_id",
+            f"'analytics.matomo.site_id' must be a whole number from 1 (got {site_id!r})"
+            if "site_id" in inner.data
+            else "'analytics.matomo' needs a 'site_id'",
+            "Matomo shows it under Administration, Websites, Manage",
+        )
+        matomo = MatomoConfig(url=url.rstrip("/") + "/", site_id=site_id)
+    section.reject_unknown()
+    return AnalyticsConfig(matomo=matomo)
 
 
 def load_config(site_dir: Path) -> Config:
@@ -474,4 +713,6 @@ def load_config(site_dir: Path) -> Config:
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{CONFIG_FILE} is not UTF-8 text", SourceLocation(str(path))) from exc
+    except OSError as exc:
+        raise unreadable(str(path), exc) from None
     return parse_config(text, str(path))

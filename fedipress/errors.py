@@ -13,11 +13,17 @@ Anything that is not a FedipressError is a bug: the CLI shows its traceback.
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
 MAX_REPORTED = 50
+
+
+def counted(number: int, noun: str) -> str:
+    """'1 post', '2 posts': a count with its noun, singular or plural (regular nouns)."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @dataclass(frozen=True, order=True)
@@ -103,9 +109,9 @@ class BuildFailed(FedipressError):
         self.diagnostics = sorted(set(diagnostics), key=Diagnostic.sort_key)
         errors = sum(1 for d in self.diagnostics if d.severity == "error")
         warnings = len(self.diagnostics) - errors
-        parts = [f"{errors} error{'s' if errors != 1 else ''}"] if errors else []
+        parts = [counted(errors, "error")] if errors else []
         if warnings:
-            parts.append(f"{warnings} warning{'s' if warnings != 1 else ''} (fatal with --strict)")
+            parts.append(f"{counted(warnings, 'warning')} (fatal with --strict)")
         super().__init__("build failed: " + ", ".join(parts))
 
     def __str__(self) -> str:
@@ -115,3 +121,16 @@ class BuildFailed(FedipressError):
             lines.append(f"... and {len(self.diagnostics) - MAX_REPORTED} more")
         lines.append(self.message)
         return "\n".join(lines)
+
+
+def unreadable(path: str, exc: OSError) -> FedipressError:
+    """A site file that exists but cannot be read (a loop of symbolic links, a folder in
+    its place, no permission), as an error naming the file instead of a crash."""
+    if exc.errno == errno.ELOOP:
+        return FedipressError(
+            "symbolic link loop", SourceLocation(path), "remove the link or fix its target"
+        )
+    reason = (exc.strerror or type(exc).__name__).lower()
+    return FedipressError(
+        f"cannot read the file: {reason}", SourceLocation(path), "check the file and its rights"
+    )

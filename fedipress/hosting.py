@@ -18,7 +18,7 @@ from fedipress.documents.media import (
     NODEINFO_20_MEDIA_TYPE,
     NODEINFO_21_MEDIA_TYPE,
 )
-from fedipress.documents.urls import DYNAMIC_PATHS
+from fedipress.documents.urls import TOPICS_PATH, WEBFINGER_PATH, dynamic_paths
 
 HEADERS_FILE = "_headers"
 REDIRECTS_FILE = "_redirects"
@@ -108,6 +108,11 @@ def header_rules(config: Config) -> list[HeaderRule]:
         HeaderRule("/feed.json", (("Content-Type", JSON_FEED), feed_cors)),
         HeaderRule("/tags/:tag/feed.xml", (("Content-Type", ATOM), feed_cors)),
         *(_federation_header_rules() if config.fediverse else []),
+        *(
+            [HeaderRule(TOPICS_PATH + ":account/actor", (("Cache-Control", SHORT_CACHE),))]
+            if config.fediverse and config.fediverse.accounts
+            else []
+        ),
     ]
 
 
@@ -130,12 +135,19 @@ def _federation_header_rules() -> list[HeaderRule]:
 
 def redirect_rules(config: Config, extra: Sequence[RedirectRule] = ()) -> list[RedirectRule]:
     """Every redirect and rewrite of the site, first match wins: the proxy to an inbox on
-    another host, then rules other parts of the build add (Tombstones answering 410)."""
+    another host, then rules other parts of the build add (Tombstones answering 410).
+
+    With topic accounts, WebFinger goes to the inbox too: a static file answers every
+    `resource` with one account, and only a server that reads the query can tell
+    `acct:rust@…` from `acct:blog@…` (FEDERATION.md §13). Netlify passes the query on."""
     rules: list[RedirectRule] = []
-    proxy = config.fediverse.inbox_proxy.rstrip("/") if config.fediverse else ""
+    fedi = config.fediverse
+    proxy = fedi.inbox_proxy.rstrip("/") if fedi else ""
     if proxy:
-        for path in DYNAMIC_PATHS:
+        for path in dynamic_paths(config):
             rules.append(RedirectRule(path, proxy + path, 200, force=True))
+        if fedi and fedi.accounts:
+            rules.append(RedirectRule(WEBFINGER_PATH, proxy + WEBFINGER_PATH, 200, force=True))
     return rules + list(extra)
 
 

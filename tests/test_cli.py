@@ -28,7 +28,7 @@ def test_new__scaffolds_a_site_that_builds(tmp_path: Path) -> None:
     assert "/.fedipress/" in (site / ".gitignore").read_text()
     code, out, err = run("build", str(site))
     assert code == 0, err
-    assert "built 1 posts, 1 pages" in out
+    assert "built 1 post, 1 page, " in out
     assert 'My "Blog"' in (site / "_site/index.html").read_text().replace("&#34;", '"')
 
 
@@ -108,7 +108,7 @@ def test_build__strict_makes_warnings_fatal(make_site) -> None:
 def test_check__ok_and_writes_nothing(make_site) -> None:
     site = make_site(CONFIG + "-- content/posts/a.md --\n---\ntitle: A\ndate: 2024-02-03\n---\nx\n")
     code, out, _ = run("check", str(site))
-    assert code == 0 and out.startswith("ok: 1 posts")
+    assert code == 0 and out.startswith("ok: 1 post, 0 pages, ")
     assert sorted(p.name for p in site.iterdir()) == ["content", "fedipress.yaml"]
 
 
@@ -116,3 +116,69 @@ def test_check__reports_errors(make_site) -> None:
     site = make_site(CONFIG + "-- content/posts/a.md --\n---\ntitle: A\n---\nx\n")
     code, _, err = run("check", str(site))
     assert code == 1 and "missing required front matter key 'date'" in err
+
+
+def test_new_post__front_matter_filled_in_like_hugo_new(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    site = tmp_path / "blog"
+    assert run("new", str(site))[0] == 0  # `new PATH` still makes a site
+    (site / "fedipress.yaml").write_text(
+        (site / "fedipress.yaml").read_text().replace("timezone: UTC", "timezone: Europe/Berlin")
+    )
+    before = datetime.now(UTC).replace(microsecond=0)
+    code, out, err = run("new", "post", "Bread, again: a 2nd try!", "--site", str(site))
+    assert code == 0, err
+    path = site / "content/posts/bread-again-a-2nd-try.md"
+    assert out.strip().endswith("content/posts/bread-again-a-2nd-try.md")
+    text = path.read_text()
+    assert text.startswith('---\ntitle: "Bread, again: a 2nd try!"\ndate: ')
+    assert "\ndraft: true\n" in text
+    written = datetime.fromisoformat(text.split("date: ", 1)[1].split("\n", 1)[0])
+    # the date is now, written in the site's time zone
+    assert written.utcoffset() == ZoneInfo("Europe/Berlin").utcoffset(written.replace(tzinfo=None))
+    assert before <= written <= datetime.now(UTC) + timedelta(seconds=1)
+    # a draft: left out of a build until --drafts, and it builds without a warning
+    assert run("build", str(site))[1].startswith("built 1 post,")
+    code, out, err = run("build", str(site), "--drafts", "--strict")
+    assert code == 0 and out.startswith("built 2 posts,"), err
+    # never replaces a file
+    code, _, err = run("new", "post", "Bread, again: a 2nd try!", "--site", str(site))
+    assert code == 1 and "already exists" in err
+
+
+def test_new_page__and_bundles(tmp_path: Path) -> None:
+    site = tmp_path / "blog"
+    run("new", "site", str(site))
+    code, _, err = run("new", "page", "Now", "--site", str(site), "--bundle")
+    assert code == 0, err
+    text = (site / "content/pages/now/index.md").read_text()
+    assert text.startswith('---\ntitle: "Now"\ndraft: true\n---\n') and "date:" not in text
+    code, _, err = run("new", "post", "!!!", "--site", str(site))
+    assert code == 1 and "cannot make a file name" in err
+    code, _, err = run("new", "post", "Elsewhere", "--site", str(tmp_path / "nowhere"))
+    assert code == 2 and "is not a folder" in err
+
+
+def test_build__one_duplicate_slug_is_one_error(make_site) -> None:
+    post = "---\ntitle: {}\ndate: 2024-02-0{}\nslug: same\n---\nx\n"
+    site = make_site(
+        CONFIG
+        + "-- content/posts/a.md --\n"
+        + post.format("A", 1)
+        + "-- content/posts/b.md --\n"
+        + post.format("B", 2)
+    )
+    code, _, err = run("build", str(site))
+    assert code == 1
+    assert err.count("claim the same URL") == 1 and "share the id" not in err
+    assert "build failed: 1 error" in err
+
+
+def test_build__counts_read_as_english(make_site) -> None:
+    site = make_site(CONFIG + "-- content/posts/a.md --\n---\ntitle: A\ndate: 2024-02-03\n---\nx\n")
+    code, out, _ = run("build", str(site))
+    assert code == 0 and out.startswith("built 1 post, 0 pages, ")
+    code, out, _ = run("check", str(site))
+    assert out.startswith("ok: 1 post, 0 pages, ") and out.rstrip().endswith("0 warnings")

@@ -53,6 +53,18 @@ def test_parse_config__fediverse_section() -> None:
             "curl",
             5,
         ),
+        ("matrix:\n  room: '#b:x.org'\n", "needs 'matrix.homeserver' too", "address", 4),
+        ("matrix:\n  homeserver: https://m.x\n", "needs 'matrix.room' too", "", 4),
+        ("matrix:\n  homeserver: m.x\n  room: '#b:x'\n", "homeserver's https URL", "", 4),
+        ("matrix:\n  homeserver: https://m.x\n  room: blog\n", "room id or alias", "'#'", 5),
+        ("matrix:\n  address: mara@x.org\n", "must be a Matrix user id", "@mara", 4),
+        ("matrix:\n  adress: '@m:x.org'\n", "unknown key 'matrix.adress'", "'address'", 4),
+        ("matrix:\n  edits: sometimes\n", "must be a true or false", "", 4),
+        ("analytics:\n  matomo:\n    url: https://s.x/\n", "needs a 'site_id'", "", 4),
+        ("analytics:\n  matomo: {url: https://s.x/, site_id: 0}\n", "from 1 (got 0)", "", 4),
+        ("analytics:\n  matomo: {url: stats, site_id: 3}\n", "Matomo's http(s) URL", "", 4),
+        ("analytics:\n  matomo: {url: https://s.x/, siteid: 3}\n", "unknown key", "site_id", 4),
+        ("analytics:\n  plausible: {}\n", "unknown key 'analytics.plausible'", "matomo", 4),
     ],
 )
 def test_parse_config__errors(extra: str, message: str, hint: str, line: int) -> None:
@@ -137,3 +149,38 @@ def test_parse_config__interactions_from_must_be_a_url() -> None:
             "title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n"
             "  interactions_from: inbox.example\n"
         )
+
+
+def test_parse_config__matrix_and_analytics_absent_by_default() -> None:
+    config = parse_config(BASE)
+    assert config.matrix is None
+    assert config.analytics.matomo is None
+
+
+def test_parse_config__matrix_section() -> None:
+    config = parse_config(
+        BASE + "matrix:\n  homeserver: https://matrix.example.org/\n"
+        "  room: '!AbC:example.org'\n  removals: false\n  address: '@mara:example.org'\n"
+    )
+    assert config.matrix is not None
+    assert config.matrix.homeserver == "https://matrix.example.org"
+    assert (config.matrix.room, config.matrix.edits, config.matrix.removals) == (
+        "!AbC:example.org",
+        True,
+        False,
+    )
+    assert config.matrix.announces and config.matrix.address == "@mara:example.org"
+
+
+def test_parse_config__matrix_address_alone_announces_nothing() -> None:
+    config = parse_config(BASE + "matrix: {address: '@mara:example.org'}\n")
+    assert config.matrix is not None and not config.matrix.announces
+
+
+def test_parse_config__matomo() -> None:
+    config = parse_config(
+        BASE + "analytics:\n  matomo: {url: 'https://stats.example.org/m', site_id: 3}\n"
+    )
+    assert config.analytics.matomo is not None
+    assert config.analytics.matomo.url == "https://stats.example.org/m/"
+    assert config.analytics.matomo.site_id == 3

@@ -5,30 +5,27 @@ script of docs/deploy.md is run against a built site served on 127.0.0.1."""
 
 from __future__ import annotations
 
+import configparser
 import dataclasses
+import json
 import re
 import shlex
-import socket
-import subprocess
-import sys
-import threading
-import time
+import textwrap
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
-import uvicorn
 from click.testing import CliRunner
 
-from fedipress import app
-from fedipress.app.keyfiles import generate_keys
+from fedipress.adapters.aws_lambda import is_scheduled_event
 from fedipress.cli.main import main
 from fedipress.config import Config, FediverseConfig, load_config
-from fedipress.documents.urls import DYNAMIC_PATHS, Urls
+from fedipress.documents.urls import DELIVER_HOOK_PATH, DYNAMIC_PATHS, Urls
 from fedipress.hosting import header_rules, redirect_rules
-from fedipress.preview.server import DevServer, LiveReload
+from fedipress.inbox.service import InboxOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -254,87 +251,99 @@ def test_deploy_docs__netlify_example_is_this_repos_netlify_toml() -> None:
     assert own_site["build"]["publish"] == "_site"
 
 
-@pytest.fixture
-def loopback_server() -> Iterator[tuple[socket.socket, str]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    try:
-        yield sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
+# The deploy guides, each of which ends by running `fedipress doctor`.
+GUIDES = (
+    "## Netlify",
+    "## Cloudflare Pages",
+    "## nginx",
+    "## Caddy",
+    "## Apache",
+    "## Hosts that cannot set headers per path",
+    "### Netlify and an inbox on AWS Lambda",
+    "### Netlify and an inbox on Vercel",
+    "### Self-hosting with `fedipress inbox serve`",
+)
 
 
-def _serve(server: DevServer, sock: socket.socket) -> tuple[uvicorn.Server, threading.Thread]:
-    config = uvicorn.Config(server, log_level="warning", lifespan="off", access_log=False)
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not runner.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    return runner, thread
+def _deploy_sections() -> dict[str, str]:
+    text = (DOCS / "deploy.md").read_text()
+    parts = re.split(r"^(#{2,4} .+)$", FENCE.sub("", text), flags=re.MULTILINE)
+    return {parts[i]: parts[i + 1] for i in range(1, len(parts), 2)}
 
 
-def _run_checker(tmp_path: Path, url: str, acct: str) -> subprocess.CompletedProcess[str]:
-    script = tmp_path / "fedicheck.py"
-    script.write_text(_code_blocks(DOCS / "deploy.md", "python")[0])
-    return subprocess.run(
-        [sys.executable, str(script), url, acct], capture_output=True, text=True, timeout=30
-    )
+def test_deploy_docs__every_guide_checks_with_the_doctor() -> None:
+    sections = _deploy_sections()
+    for heading in GUIDES:
+        assert "fedipress doctor" in sections[heading], f"{heading} does not run the doctor"
+    # The doctor replaced the checking script, and schedules the uptime monitor
+    assert not _code_blocks(DOCS / "deploy.md", "python")
+    assert "uptime" not in (DOCS / "deploy.md").read_text().lower()
 
 
-@pytest.mark.parametrize("with_rules", [True, False])
-def test_deploy_docs__checker_script_judges_a_served_site(
-    make_site, tmp_path: Path, loopback_server, with_rules: bool
-) -> None:
-    # Given a built account served on 127.0.0.1 the way Netlify serves it (the host rules),
-    # or with only the types a host guesses from file names
-    sock, url = loopback_server
-    site = make_site(
-        """
-        -- fedipress.yaml --
-        title: Checked
-        base_url: https://blog.example/
-        fediverse: {username: blog}
-        -- content/posts/hello.md --
-        ---
-        title: Hello
-        date: 2024-05-01
-        pinned: true
-        ---
-        Hi.
-        """
-    )
-    generate_keys(site, load_config(site))
-    result = app.build(site, app.BuildOptions(output=tmp_path / "out", base_url=url + "/"))
-    config = result.config
-    server = DevServer(
-        tmp_path / "out",
-        LiveReload(),
-        header_rules(config) if with_rules else (),
-        redirect_rules(config, result.redirects),
-        live_reload=False,
-    )
-    server.live.build_finished()
-    runner, thread = _serve(server, sock)
-    try:
-        # When the checker of docs/deploy.md looks at it
-        checked = _run_checker(tmp_path, url, f"blog@{url.split('//')[1]}")
-    finally:
-        runner.should_exit = True
-        thread.join(10)
-    # Then it passes only with the rules
-    if with_rules:
-        assert checked.returncode == 0, checked.stdout + checked.stderr
-        assert "FAIL" not in checked.stdout and "0 problem(s)" in checked.stdout
-        assert "one rel=alternate link to the object" in checked.stdout
-    else:
-        assert checked.returncode == 1, checked.stdout + checked.stderr
-        assert "FAIL http" in checked.stdout and "Content-Type application/activity+json" in (
-            checked.stdout
+def test_deploy_docs__doctor_and_deliver_commands_parse() -> None:
+    commands = []
+    blocks = _code_blocks(DOCS / "deploy.md", "sh") + _code_blocks(DOCS / "deploy.md", "ini")
+    for block in blocks:
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.removeprefix("ExecStart=").split(" #")[0]
+            words = shlex.split(line) if "fedipress " in line else []
+            # The command itself, without what the shell does with its output
+            cut = [i for i, w in enumerate(words) if w in ("|", "&&") or w.startswith(">")]
+            words = words[: cut[0]] if cut else words
+            if len(words) > 1 and words[0].endswith("fedipress"):
+                if words[1] in ("doctor", "deliver"):
+                    commands.append(words[1:])
+    assert sum(c[0] == "doctor" for c in commands) >= 2
+    assert sum(c[0] == "deliver" for c in commands) >= 1
+    for args in commands:
+        path, _params = _parse(args)
+        assert path in ("fedipress doctor", "fedipress deliver")
+
+
+def _json_block(marker: str) -> dict[str, object]:
+    """The one JSON block of deploy.md holding `marker`, list items' indented ones included."""
+    text = (DOCS / "deploy.md").read_text()
+    blocks = re.findall(r"^( *)```json\n(.*?)^\1```", text, re.MULTILINE | re.DOTALL)
+    (found,) = [textwrap.dedent(body) for _indent, body in blocks if marker in body]
+    return json.loads(found)
+
+
+def test_deploy_docs__schedules_reach_the_drain() -> None:
+    # Vercel Cron calls the delivery hook, a rewrite sends that path to the function, and the
+    # function may run longer than a drain's budget
+    vercel: dict[str, Any] = _json_block('"crons"')
+    (cron,) = vercel["crons"]
+    assert cron["path"] == DELIVER_HOOK_PATH
+    sources = [rule["source"].split(":")[0] for rule in vercel["rewrites"]]
+    assert any(DELIVER_HOOK_PATH.startswith(source) for source in sources)
+    assert vercel["functions"]["api/inbox.py"]["maxDuration"] >= InboxOptions().drain_budget + 10
+    # EventBridge Scheduler's input, its keywords filled in, is a schedule to the handler
+    target: dict[str, Any] = _json_block('"RoleArn"')
+    filled = (
+        target["Input"]
+        .replace("<aws.scheduler.scheduled-time>", "2024-03-10T12:05:00Z")
+        .replace(
+            "<aws.scheduler.schedule-arn>",
+            "arn:aws:scheduler:eu-central-1:123456789012:schedule/default/blog-inbox-deliver",
         )
+    )
+    assert is_scheduled_event(json.loads(filled))
+    assert target["Arn"].endswith(":function:blog-inbox")
+    # The systemd timer starts the oneshot service of the same name
+    units = [_ini(block) for block in _code_blocks(DOCS / "deploy.md", "ini")]
+    (timer,) = [unit for unit in units if unit.has_section("Timer")]
+    assert timer["Timer"]["OnUnitActiveSec"] == "5min"
+    (service,) = [
+        u for u in units if " deliver " in u.get("Service", "ExecStart", fallback="") + " "
+    ]
+    assert service["Service"]["Type"] == "oneshot"
+
+
+def _ini(text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    parser.read_string(text)
+    return parser
 
 
 # --- links between the documents -----------------------------------------------------------

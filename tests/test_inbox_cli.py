@@ -116,12 +116,12 @@ def test_followers_list__accepted_by_default_pending_on_request(
         "since",
         "2024-05-01",
     ]
-    assert accepted.stderr == "1 followers\n"
+    assert accepted.stderr.splitlines() == [f"store: {site}/.fedipress/inbox.db", "1 followers"]
     pending = run("followers", "list", str(site), "--pending")
     assert pending.exit_code == 0
     assert remote.actor_id("alice") in pending.stdout
     assert remote.actor_id("bob") not in pending.stdout
-    assert pending.stderr == "1 pending\n"
+    assert pending.stderr.endswith("\n1 pending\n")
 
 
 def test_followers_list__json_lines(site: Path, seeded: Store, remote: RemoteServer) -> None:
@@ -416,7 +416,7 @@ def test_blocks_add__actor_url_and_domain_then_list(
         f"actor  {bob}  since {today}",
         f"domain spam.example  since {today}",
     ]
-    assert listed.stderr == "2 blocked\n"
+    assert listed.stderr.endswith("\n2 blocked\n")
 
 
 def test_blocks_remove__lifts_a_block_and_refuses_an_unknown_one(
@@ -620,7 +620,11 @@ def _piped(site: Path, command: str, reader: str) -> tuple[str, int, str]:
         timeout=60,
     )
     *lines, status = done.stdout.splitlines()
-    return "\n".join(lines), int(status), errors.read_text()
+    # The line naming the store is information, not an error.
+    said = "".join(
+        line for line in errors.read_text().splitlines(True) if not line.startswith("store: ")
+    )
+    return "\n".join(lines), int(status), said
 
 
 def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: RemoteServer) -> None:
@@ -633,7 +637,7 @@ def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: Remot
         store.add_interaction(Interaction(f"{liker}#likes/1", "like", liker, POST), SINCE)
     store.add_block("domain", "spam.example", SINCE)
     for command, first_line in (
-        ("deliveries --limit 2000", "pending 2000, done 0, dead 0"),
+        ("queue --limit 2000", "pending 2000, done 0, dead 0"),
         ("interactions list", f"- like     approved {likers[0]} -> {POST}"),
     ):
         # When they are piped into `head -1`, which leaves after the first line
@@ -648,3 +652,57 @@ def test_cli__a_closed_pipe_ends_quietly(site: Path, store: Store, remote: Remot
     _shown, status, errors = _piped(site, "blocks list", "true")
     # Then that ends quietly too
     assert status in (0, 141) and errors == ""
+
+
+# --- which folder, which store -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["followers", "list"],
+        ["followers", "export"],
+        ["interactions", "list"],
+        ["blocks", "list"],
+        ["blocks", "add", "spam.example"],
+        ["queue"],
+        ["deliver"],
+    ],
+)
+def test_store_commands__refuse_a_folder_that_is_not_a_site(tmp_path: Path, command) -> None:
+    folder = tmp_path / "just-a-folder"
+    folder.mkdir()
+    result = run(*command, str(folder))
+    assert result.exit_code == 1, result.output
+    assert "no fedipress.yaml" in result.stderr and "Traceback" not in result.stderr
+    assert list(folder.iterdir()) == []  # no .fedipress/inbox.db made there
+
+
+def test_store_commands__refuse_a_site_without_fediverse(make_site) -> None:
+    root = make_site("-- fedipress.yaml --\ntitle: T\nbase_url: https://b.example/\n", "plain")
+    result = run("followers", "list", str(root))
+    assert result.exit_code == 1 and "no 'fediverse' section" in result.stderr
+    assert not (root / ".fedipress").exists()
+
+
+def test_followers_list__the_preview_store_is_named_and_reachable(
+    site: Path, remote: RemoteServer
+) -> None:
+    # Given a follower of the preview (`fedipress serve` keeps its own store)
+    preview = open_store("sqlite:.fedipress/serve-inbox.db", site)
+    preview.upsert_follower(follower(remote, "bob", "accepted"))
+    preview.close()
+    # When the site's followers are listed
+    listed = run("followers", "list", str(site))
+    # Then the command says which store it read, and where the preview's followers are
+    assert listed.exit_code == 0
+    assert f"store: {site}/.fedipress/inbox.db" in listed.stderr
+    assert "0 followers" in listed.stderr
+    assert "--preview" in listed.stderr and "serve-inbox.db" in listed.stderr
+    # and --preview lists them
+    shown = run("followers", "list", "--preview", str(site))
+    assert shown.exit_code == 0
+    assert remote.actor_id("bob") in shown.stdout
+    assert f"store: {site}/.fedipress/serve-inbox.db" in shown.stderr
+    deliveries = run("queue", "--preview", str(site))
+    assert deliveries.exit_code == 0 and "serve-inbox.db" in deliveries.stderr

@@ -3,6 +3,7 @@ only where git really ignores it, and the command says only what git confirmed."
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -101,3 +102,42 @@ def test_keys_generate__key_outside_the_site(
     assert code == 0, err
     assert "(mode 0600, outside the site)" in err
     assert (tmp_path / "elsewhere" / "blog.pem").is_file()
+
+
+def test_keys_generate__a_committed_public_key_without_its_private_key_says_what_to_do(
+    tmp_path: Path,
+) -> None:
+    # Given a copy of the example site: its public key is committed, its private key is not
+    site = tmp_path / "example"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "example-site", site)
+    before = (site / "fedipress.pub.pem").read_text()
+    result = CliRunner().invoke(main, ["keys", "generate", str(site)])
+    # Then it refuses, naming both halves and the three ways on
+    assert result.exit_code == 1
+    err = result.stderr
+    assert "already has a public key" in err and "private key is not here" in err
+    assert "FEDIPRESS_PRIVATE_KEY" in err and "fedipress serve" in err and "--force" in err
+    assert "Traceback" not in err
+    assert (site / "fedipress.pub.pem").read_text() == before
+    # and --force gives the account a fresh pair
+    forced = CliRunner().invoke(main, ["keys", "generate", "--force", str(site)])
+    assert forced.exit_code == 0, forced.output
+    assert (site / "fedipress.pub.pem").read_text() != before
+    assert (site / ".fedipress/private.pem").is_file()
+
+
+def test_keys_show__without_a_fediverse_section(tmp_path: Path) -> None:
+    site = tmp_path / "plain"
+    site.mkdir()
+    (site / "fedipress.yaml").write_text("title: T\nbase_url: https://blog.example/\n")
+    missing = CliRunner().invoke(main, ["keys", "show", str(site)])
+    assert missing.exit_code == 1
+    assert "no 'fediverse' section, so it has no account and no key" in missing.stderr
+    # With a key but no section: the key is shown, and why there is no key id
+    (site / "fedipress.pub.pem").write_text(
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    )
+    shown = CliRunner().invoke(main, ["keys", "show", str(site)])
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith("-----BEGIN PUBLIC KEY-----")
+    assert "key id: none" in shown.stderr and "fediverse" in shown.stderr

@@ -15,6 +15,7 @@ from fedipress.inbox.service import InboxService
 
 log = logging.getLogger("fedipress.inbox")
 SEND_BUDGET = 5.0  # seconds a serverless request spends sending what it queued
+STORE_GRACE = 2.0  # seconds beyond the budget for the store's work, before giving up on it
 BODY_TIMEOUT = 10.0  # seconds to receive a whole body (a 1 MB body at 100 kB/s)
 SLOW_BODIES = 64  # bodies that may be arriving in several pieces at once
 RETRY_AFTER = "10"  # seconds, for the 503 beyond SLOW_BODIES
@@ -75,12 +76,15 @@ class InboxASGI:
         await send({"type": "http.response.body", "body": b"" if head else response.body})
 
     async def _send_queued(self) -> None:
-        """Send what the request queued, within SEND_BUDGET. A failure here (the store gone)
-        does not change the answer already decided: the rows wait for the next request."""
+        """Send what the request queued, within SEND_BUDGET: the drain stops cleanly at it,
+        and the rest waits for the next request or the scheduled drain (/ap/hooks/deliver).
+        A failure here (the store gone) does not change the answer already decided."""
         try:
-            await asyncio.wait_for(self.service.sender.drain_and_prune(), SEND_BUDGET)
+            await asyncio.wait_for(
+                self.service.sender.drain_and_prune(budget=SEND_BUDGET), SEND_BUDGET + STORE_GRACE
+            )
         except TimeoutError:
-            pass
+            log.warning("the store did not finish within %g s after a request", STORE_GRACE)
         except Exception as exc:
             log.warning("sending the queue after a request failed: %s", exc)
         await self.service.after_request()

@@ -4,12 +4,16 @@ extensions (host rules, federation documents), the cache and the one writer."""
 from __future__ import annotations
 
 import dataclasses
+import html
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote
+
+import jinja2
 
 from fedipress import __version__
 from fedipress.app.checks import DocumentChecker
@@ -28,9 +32,15 @@ from fedipress.content.extension import BuildContext, Extension
 from fedipress.content.loader import Found, StaticFile, find_sources, find_static
 from fedipress.content.markdown import make_markdown, resolve_engine
 from fedipress.content.output import Output, digest
-from fedipress.content.pages import Planner, check_links
+from fedipress.content.pages import LinkTargets, Planner, check_images, check_links
 from fedipress.content.site import Site, build_site
-from fedipress.content.theme import check_templates, load_theme, make_environment
+from fedipress.content.theme import (
+    Theme,
+    check_templates,
+    load_theme,
+    make_environment,
+    page_ids,
+)
 from fedipress.content.writer import (
     Progress,
     WriteStats,
@@ -40,7 +50,14 @@ from fedipress.content.writer import (
     write_site_files,
 )
 from fedipress.documents.post import Post
-from fedipress.errors import BuildFailed, ContentError, Diagnostic, FedipressError, SourceLocation
+from fedipress.errors import (
+    BuildFailed,
+    ContentError,
+    Diagnostic,
+    FedipressError,
+    SourceLocation,
+    ThemeError,
+)
 from fedipress.hosting import RedirectRule, header_rules, redirect_rules
 
 CACHE_DIR = Path(".fedipress") / "cache"
@@ -225,7 +242,10 @@ def build(
     make_markdown(engine)  # fail early when the rust engine is asked for but missing
     loaded = load_documents(site_dir, config, cache, jobs, found)
     site, clashes = build_site(config, loaded.documents, now, options.drafts, options.future)
+    line_of = _line_finder(site_dir)
     diagnostics = list(config.notes) + loaded.diagnostics + clashes
+    diagnostics += [w for d in loaded.documents for w in d.warnings]
+    diagnostics += _check_chosen_templates(env, theme, site.posts + site.pages, line_of)
     if any(d.severity == "error" for d in diagnostics):
         cache.save()  # keep what did parse, so the fixed build is quick
         raise BuildFailed(diagnostics)
@@ -258,7 +278,11 @@ def build(
     outputs = _with_static(outputs, site, site_dir, static, diagnostics)
     known = {o.path for o in outputs}
     shown = site.posts + site.pages
-    diagnostics += check_links(shown, config, known, {d.source for d in shown})
+    published = {d.source for d in shown}
+    hidden = [d for d in loaded.documents if d.source not in published]
+    targets = LinkTargets(known, shown, hidden, page_ids(theme))
+    diagnostics += check_links(shown, config, targets, line_of)
+    diagnostics += check_images(shown, config, known, line_of)
     warnings = tuple(
         sorted(set(d for d in diagnostics if d.severity == "warning"), key=Diagnostic.sort_key)
     )
@@ -300,6 +324,61 @@ def build(
         out_dir if write else None,
         tuple(context.redirects),
     )
+
+
+def _line_finder(site_dir: Path) -> Callable[[str, str], int]:
+    """(source, text) -> the line of the source where the text first appears, 0 when it
+    does not: a warning about a link or an image points at its line. Sources are read only
+    when a warning needs them."""
+    texts: dict[str, str] = {}
+
+    def line_of(source: str, needle: str) -> int:
+        if source not in texts:
+            try:
+                texts[source] = (site_dir / source).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                texts[source] = ""
+        text = texts[source]
+        # Markdown escapes '&' and percent-encodes spaces and non-ASCII letters in links.
+        for candidate in dict.fromkeys((needle, html.unescape(needle), unquote(needle))):
+            at = text.find(candidate)
+            if at >= 0:
+                return text.count("\n", 0, at) + 1
+        return 0
+
+    return line_of
+
+
+def _check_chosen_templates(
+    env: jinja2.Environment,
+    theme: Theme,
+    documents: Sequence[Post],
+    line_of: Callable[[str, str], int],
+) -> list[Diagnostic]:
+    """A `template:` in front matter that the theme lacks is an error at that line, naming
+    the post, rather than a build failing somewhere in rendering."""
+    problems = []
+    checked: dict[str, ThemeError | None] = {}
+    for doc in documents:
+        if not doc.template:
+            continue
+        if doc.template not in checked:
+            try:
+                check_templates(env, theme, (doc.template,))
+                checked[doc.template] = None
+            except ThemeError as exc:
+                checked[doc.template] = exc
+        error = checked[doc.template]
+        if error is not None:
+            problems.append(
+                Diagnostic(
+                    "error",
+                    f"{error.message} (asked for by 'template: {doc.template}')",
+                    SourceLocation(doc.source, line_of(doc.source, "template:")),
+                    "add the template to the site's templates/ folder, or fix the name",
+                )
+            )
+    return problems
 
 
 def _check_in_memory(

@@ -1,6 +1,7 @@
 """Check built federation documents against what real servers require (FEDERATION.md §12,
 static part). Pure: takes files as bytes, returns diagnostics; `fedipress check` and the
-tests run it on every document a build produces."""
+tests run it on every document a build produces, and `fedipress doctor` on the documents a
+deployed site serves (with `served=False`: it judges the host's real headers itself)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,10 @@ class DocumentChecker:
     def fail(self, path: str, message: str, hint: str = "") -> None:
         self.problems.append(Diagnostic("error", message, SourceLocation(f"_site/{path}"), hint))
 
-    def visit(self, path: str, data: bytes) -> None:
+    def visit(self, path: str, data: bytes, served: bool = True) -> None:
+        """Check one file, `path` relative to the site root (`ap/actor`). `served=False`
+        skips the host rules (what the headers and redirects would be): for a document
+        fetched from a live host, whose real answer is checked instead."""
         if path.endswith(".html"):
             self._alternates[path] = _ALTERNATE.findall(data.decode("utf-8", "replace"))
             return
@@ -59,7 +63,8 @@ class DocumentChecker:
         except ValueError:
             self.fail(path, "not valid JSON")
             return
-        self._check_served_as(path, kind)
+        if served:
+            self._check_served_as(path, kind)
         if kind == "ap":
             self._check_ap(path, document)
         elif kind == "webfinger":
@@ -108,7 +113,7 @@ class DocumentChecker:
                 "Mastodon drops a document whose id is not its URL (FEDERATION.md §2.1)",
             )
         actor = self.urls.actor()
-        if doc_id == actor:
+        if self.urls.account_of(doc_id) is not None:  # the main or a topic account
             self._check_actor(path, doc)
         elif path.startswith("ap/posts/"):
             self._object_pages[str(doc.get("url", ""))] = doc_id
@@ -159,7 +164,7 @@ class DocumentChecker:
     def finish(self) -> list[Diagnostic]:
         """Cross-document checks; call after every file was visited."""
         for page_url, object_id in self._object_pages.items():
-            path = urlsplit(page_url).path.lstrip("/") + "index.html"
+            path = page_file(page_url)
             found = self._alternates.get(path)
             if found is not None and found != [object_id]:
                 self.fail(
@@ -168,6 +173,11 @@ class DocumentChecker:
                     "Mastodon finds the object through <link rel=alternate> (FEDERATION.md §5.8)",
                 )
         return self.problems
+
+
+def page_file(page_url: str) -> str:
+    """The file under the site root that holds a post page's HTML: `posts/hello/index.html`."""
+    return urlsplit(page_url).path.lstrip("/") + "index.html"
 
 
 def _kind(path: str) -> str | None:

@@ -14,8 +14,8 @@ from typing import Any
 
 from fedipress import __version__
 from fedipress.app.conversations import Conversations
-from fedipress.app.keyfiles import key_paths, read_public_pem
-from fedipress.config import Config, FediverseConfig
+from fedipress.app.keyfiles import dev_public_key, key_paths, read_public_pem
+from fedipress.config import Config, FediverseConfig, TopicAccount
 from fedipress.content.extension import BuildContext
 from fedipress.content.markdown import make_markdown, render_markdown
 from fedipress.content.output import Output, digest
@@ -24,20 +24,25 @@ from fedipress.content.site import Site
 from fedipress.documents import activitypub as ap
 from fedipress.documents.media import AP_MEDIA_TYPE, JSONObject
 from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
-from fedipress.documents.post import Post
+from fedipress.documents.post import Post, slugify
 from fedipress.documents.published_ids import (
     RECORD_FILE,
     PublishedId,
     parse_record,
     reconcile,
+    record_version,
     render_record,
 )
+from fedipress.documents.topics import posts_of
 from fedipress.documents.urls import Urls
 from fedipress.documents.webfinger import build_jrd, render_host_meta
-from fedipress.errors import Diagnostic, SourceLocation
+from fedipress.errors import Diagnostic, SourceLocation, unreadable
+from fedipress.federation.publish_plan import version_of
 from fedipress.hosting import RedirectRule
 
 FEATURED_FALLBACK = 5  # latest posts shown on a new profile when none is pinned
+# Which object version each post's inputs give: spares rebuilding every object to notice edits.
+VERSIONS_MEMO = Path(".fedipress") / "cache" / "object-versions.json"
 
 
 def _json(document: object) -> bytes:
@@ -64,18 +69,31 @@ class FederationDocuments:
         self.record_ids = record_ids
         self.public_key = public_key or key_paths(site_dir, config, {}).public
         self.public_pem = read_public_pem(site_dir, config, public_key)
+        # Each topic account's public key, by username (FEDERATION.md §13).
+        self.topic_pems = {
+            a.username: read_public_pem(site_dir, config, public_key, a.username)
+            for a in _fedi(config).accounts
+        }
+        self.topic_keys = [
+            dev_public_key(public_key, a)
+            if public_key
+            else key_paths(site_dir, config, {}, a).public
+            for a in self.topic_pems
+        ]
 
     # --- Extension protocol -------------------------------------------------------------
 
     def input_key(self) -> str:
         """The files besides content that change these documents."""
         stats = []
-        for path in (self.public_key, self.site_dir / RECORD_FILE):
+        for path in (self.public_key, *self.topic_keys, self.site_dir / RECORD_FILE):
             try:
                 st = os.stat(path)
                 stats.append((str(path), st.st_mtime_ns, st.st_size))
             except FileNotFoundError:
                 stats.append((str(path), 0, 0))
+            except OSError as exc:
+                raise unreadable(str(path), exc) from None
         return digest(stats)
 
     def page_hook(self, site: Site) -> PageHook:
@@ -103,7 +121,15 @@ class FederationDocuments:
         site, config = context.site, self.config
         urls = self.urls
         posts = site.posts
-        base_key = digest([__version__, "federation", repr(config), self.public_pem])
+        base_key = digest(
+            [
+                __version__,
+                "federation",
+                repr(config),
+                self.public_pem,
+                sorted(self.topic_pems.items()),
+            ]
+        )
         out: list[Output] = []
 
         def add(url: str, key: list[object], build: Callable[..., object], *args: Any) -> None:
@@ -120,6 +146,9 @@ class FederationDocuments:
         now = context.now
         live = [(p.uid, p.post_type or _fedi(config).post_type, p.date) for p in posts if p.date]
         reconciled = reconcile(record, live, now)
+        objects: dict[str, dict[str, object]] = {}
+        fulls: dict[str, Post] = {}
+        edited = self._edits(context, posts, reconciled.record, base_key, fulls)
         if self.record_ids and reconciled.record != record:
             context.site_files[RECORD_FILE] = render_record(reconciled.record).encode()
         for entry in reconciled.gone:
@@ -148,12 +177,11 @@ class FederationDocuments:
                 RedirectRule("/" + urls.output_path(object_id), "/" + urls.output_path(grave), 410)
             )
 
-        objects: dict[str, dict[str, object]] = {}
-
         def obj(post: Post) -> dict[str, object]:
             # One object per post per process, shared by its file and its outbox page.
             if post.source not in objects:
-                objects[post.source] = ap.build_object(config, context.full(post))
+                full = fulls.pop(post.source, None) or context.full(post)
+                objects[post.source] = ap.build_object(config, full, edited=edited.get(post.uid))
             return objects[post.source]
 
         def collections(post: Post) -> tuple[JSONObject, JSONObject, JSONObject]:
@@ -175,7 +203,8 @@ class FederationDocuments:
 
         for post in posts:
             keys = self.conversations.ap_keys(post) if self.conversations else ("", "", "")
-            add(urls.post(post.uid), [context.fingerprint(post), *keys], served, post)
+            object_key: list[object] = [context.fingerprint(post), edited.get(post.uid), *keys]
+            add(urls.post(post.uid), object_key, served, post)
             add(urls.replies(post.uid), [keys[0]], collection, post, 0)
             add(urls.likes(post.uid), [keys[1]], collection, post, 1)
             add(urls.shares(post.uid), [keys[2]], collection, post, 2)
@@ -198,6 +227,9 @@ class FederationDocuments:
                 header_url=fedi.header or None,
             ),
         )
+
+        for topic in fedi.accounts:
+            self._topic_outputs(topic, posts, published, obj, add, context)
 
         # The outbox: a page is rebuilt only when one of its posts changes.
         size = ap.OUTBOX_PAGE_SIZE
@@ -255,6 +287,108 @@ class FederationDocuments:
         )
         return out
 
+    def _topic_outputs(
+        self,
+        topic: TopicAccount,
+        posts: Sequence[Post],
+        published: datetime,
+        obj: Callable[[Post], dict[str, object]],
+        add: Callable[..., None],
+        context: BuildContext,
+    ) -> None:
+        """A topic account's documents: actor, outbox of Announces, followers, following."""
+        config, name = self.config, topic.username
+        urls = self.urls.for_account(name)
+        fedi = _fedi(config)
+        add(
+            urls.actor(),
+            [published],
+            lambda: ap.build_actor(
+                config,
+                self.topic_pems[name],
+                published=published,
+                summary_html=render_markdown(make_markdown("python"), topic.summary).strip(),
+                avatar_url=topic.avatar or fedi.avatar or None,
+                header_url=topic.header or fedi.header or None,
+                account=name,
+            ),
+        )
+        mine = posts_of(topic, posts)
+        first = slugify(topic.tags[0])
+        if not any(tag.slug == first for post in mine for tag in post.tags):
+            # The account's profile `url` is the page of its first tag (FEDERATION.md §13).
+            context.diagnostics.append(
+                Diagnostic(
+                    "warning",
+                    f"the account '{name}' links its profile to /tags/{first}/, which has no "
+                    "posts: that page does not exist",
+                    SourceLocation(config.path),
+                    "put first in its 'tags' a tag that has posts",
+                )
+            )
+        size = ap.OUTBOX_PAGE_SIZE
+        chunks = [mine[i : i + size] for i in range(0, len(mine), size)]
+        add(
+            urls.outbox(),
+            [len(mine), len(chunks)],
+            lambda: ap.build_outbox_collection(config, len(mine), len(chunks), name),
+        )
+
+        def outbox_page(chunk: Sequence[Post], number: int) -> dict[str, object]:
+            return ap.build_outbox_page(config, [obj(p) for p in chunk], number, len(chunks), name)
+
+        for number, chunk in enumerate(chunks, 1):
+            add(
+                urls.outbox_page(number),
+                [number, len(chunks), [context.fingerprint(p) for p in chunk]],
+                outbox_page,
+                chunk,
+                number,
+            )
+        add(urls.followers(), [], lambda: ap.build_followers(config, None, name))
+        add(urls.following(), [], lambda: ap.build_following(config, name))
+
+    def _edits(
+        self,
+        context: BuildContext,
+        posts: Sequence[Post],
+        record: dict[str, PublishedId],
+        base_key: str,
+        fulls: dict[str, Post],
+    ) -> dict[str, datetime]:
+        """When each edited post's object last changed, updating `record` in place: the
+        object serves it as `updated`, the time a publish's Update carries (FEDERATION.md
+        §5.5). An object's version is computed only when its post or the config changed
+        since the last build (a memo under .fedipress/cache); `fulls` keeps the posts loaded
+        for that, for the objects built next."""
+        memo_path = self.site_dir / VERSIONS_MEMO
+        try:
+            memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            memo = {}
+        memo = memo if isinstance(memo, dict) else {}
+        fresh: dict[str, list[str]] = {}
+        edited: dict[str, datetime] = {}
+        for post in posts:
+            if post.date is None:
+                continue
+            key = digest([base_key, context.fingerprint(post)])
+            known = memo.get(post.uid)
+            if isinstance(known, list) and len(known) == 2 and known[0] == key:
+                version = str(known[1])
+            else:
+                full = fulls[post.source] = context.full(post)
+                version = version_of(ap.build_object(self.config, full))
+            fresh[post.uid] = [key, version]
+            entry, when = record_version(record.get(post.uid), version, context.now)
+            if entry is not None:
+                record[post.uid] = entry
+            if when is not None:
+                edited[post.uid] = when
+        if fresh != memo:
+            context.site_files[str(VERSIONS_MEMO)] = (json.dumps(fresh) + "\n").encode()
+        return edited
+
 
 def _render(build: Callable[..., object], *args: Any) -> bytes:
     return _json(build(*args))
@@ -272,4 +406,6 @@ def load_record(site_dir: Path) -> dict[str, PublishedId]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return {}
+    except OSError as exc:
+        raise unreadable(str(path), exc) from None
     return parse_record(text, str(path))

@@ -19,17 +19,28 @@ class Answer:
     sent: bool  # delivered now; else it waits in the queue for the next `deliver`
 
 
-async def answer_follower(federation: Federation, actor: str, accept: bool) -> Answer:
-    """Accept or Reject `actor`'s follow (a Reject also ends an accepted follow,
-    FEDERATION.md §3.4): update the store and queue the reply in one transaction, then try to send
-    it now."""
-    store, urls, now = federation.store, federation.urls, federation.now()
+async def answer_follower(
+    federation: Federation, actor: str, accept: bool, account: str = ""
+) -> Answer:
+    """Accept or Reject `actor`'s follow of an account ('' the main one; a Reject also ends
+    an accepted follow, FEDERATION.md §3.4): update the store and queue the reply, signed by
+    that account, in one transaction, then try to send it now."""
+    store, now = federation.store, federation.now()
+    try:
+        urls = federation.urls.for_account(account)
+    except KeyError:
+        raise FedipressError(
+            f"the site has no account '{account}'",
+            hint="topic accounts are listed under 'fediverse.accounts' in fedipress.yaml",
+        ) from None
     with store.transaction():
-        follower = store.get_follower(actor)
+        follower = store.get_follower(actor, account)
         if follower is None:
             raise FedipressError(
-                f"no follower or follow request from '{actor}'",
-                hint="see: fedipress followers list --pending",
+                f"no follower or follow request from '{actor}'"
+                + (f" for the account '{account}'" if account else ""),
+                hint="see: fedipress followers list --pending"
+                + (f" --account {account}" if account else ""),
             )
         follow = {
             "id": follower.follow_activity_id or f"{actor}#follow",
@@ -39,9 +50,9 @@ async def answer_follower(federation: Federation, actor: str, accept: bool) -> A
         }
         reply = build_accept(urls.actor(), follow, "Accept" if accept else "Reject")
         if accept:
-            store.set_follower_state(actor, "accepted", now)
+            store.set_follower_state(actor, "accepted", now, account)
         else:
-            store.remove_follower(actor)
+            store.remove_follower(actor, account)
         queue_reply(store, reply, follower.inbox, now)
     sent = any(o.verdict == "done" for o in await federation.sender.drain())
     return Answer(str(reply["type"]), sent)

@@ -14,7 +14,7 @@ from fedipress.content.loader import Found
 from fedipress.content.markdown import Renderer, make_markdown
 from fedipress.content.writer import private_key_at
 from fedipress.documents.post import Post
-from fedipress.errors import Diagnostic, FedipressError, SourceLocation
+from fedipress.errors import Diagnostic, FedipressError, SourceLocation, unreadable
 
 PARSE_PARALLEL_THRESHOLD = 200
 
@@ -36,7 +36,10 @@ def _parse_one(
     site_dir: Path, config: Config, md: Renderer, found: Found, known_hash: str
 ) -> Parsed:
     source = found.source.path
-    data = (site_dir / source).read_bytes()
+    try:
+        data = (site_dir / source).read_bytes()
+    except OSError as exc:  # swapped for a link loop, or unreadable, since it was found
+        return Parsed(source, "", problem=unreadable(source, exc).diagnostic())
     digest_ = text_hash(data)
     if digest_ == known_hash:  # touched but unchanged: keep the cached post
         return Parsed(source, digest_)

@@ -1,10 +1,12 @@
-"""`fedipress new`: the files of a fresh site."""
+"""`fedipress new`: the files of a fresh site, and new posts and pages in a site."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+from fedipress.config import load_config
+from fedipress.documents.post import Kind, slugify
 from fedipress.errors import FedipressError
 
 GITIGNORE = """\
@@ -89,3 +91,54 @@ def create_site(path: Path, title: str, base_url: str, force: bool = False) -> l
 
 def _quote(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+POST = """\
+---
+title: {title}
+date: {date}
+tags: []
+draft: true
+---
+
+Write the post here. The first paragraph is its summary on the home page and in feeds.
+Remove `draft: true` when it is ready.
+"""
+
+PAGE = """\
+---
+title: {title}
+draft: true
+---
+
+Write the page here. Remove `draft: true` when it is ready.
+"""
+
+
+def create_document(
+    site_dir: Path, kind: Kind, title: str, now: datetime, bundle: bool = False
+) -> Path:
+    """Write a new post or page, as `hugo new` does: front matter filled in (the title, for a
+    post the date `now` in the site's time zone, `draft: true`), named by the slug of the
+    title. Refuses to replace a file. Returns the file written."""
+    config = load_config(site_dir)
+    slug = slugify(title)
+    if not title.strip() or not slug:
+        raise FedipressError(
+            f"cannot make a file name from the title {title!r}",
+            hint="give a title with letters or digits, such as 'My first post'",
+        )
+    folder = site_dir / "content" / ("posts" if kind == "post" else "pages")
+    target = folder / slug / "index.md" if bundle else folder / f"{slug}.md"
+    taken = [p for p in (folder / f"{slug}.md", folder / slug / "index.md") if p.exists()]
+    if taken:
+        raise FedipressError(
+            f"'{taken[0]}' already exists",
+            hint="choose another title, or edit that file",
+        )
+    date = now.astimezone(config.tz).replace(microsecond=0).isoformat()
+    text = (POST if kind == "post" else PAGE).format(title=_quote(title.strip()), date=date)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("x", encoding="utf-8") as handle:  # never replaces a file
+        handle.write(text)
+    return target

@@ -15,6 +15,7 @@ import click
 
 from fedipress.cli.support import (
     Verbosity,
+    _relative,
     _require_site,
     csv_cell,
     handle_errors,
@@ -50,12 +51,38 @@ def _service(site: Path) -> InboxService:
     return open_inbox(InboxSetup(site))
 
 
-def _store(site: Path) -> Store:
-    """The store alone, for commands that need no key."""
-    from fedipress.app.wiring import open_site_store
+def _store(site: Path, preview: bool = False, quiet: bool = False) -> Store:
+    """The store alone, for commands that need no key: only in a folder that is a site with
+    a `fediverse:` section (a database is never created elsewhere), and saying which store
+    it is, since the preview keeps its own."""
+    from fedipress.app.wiring import describe_site_store, fediverse_config, open_site_store
 
     _require_site(site)
-    return open_site_store(site)
+    fediverse_config(site)  # refuses a folder that is not a Fediverse site, as build does
+    verbosity = click.get_current_context().find_object(Verbosity) or Verbosity()
+    if not (verbosity.quiet or quiet):
+        where = _relative(describe_site_store(site, preview=preview))
+        click.echo(f"store: {printable(where)}", err=True)
+    return open_site_store(site, preview=preview)
+
+
+def _preview_note(site: Path, preview: bool, count: int) -> None:
+    """The preview's followers are not the site's: say where they are when the list is empty."""
+    from fedipress.app.wiring import PREVIEW_DATABASE, preview_store_exists
+
+    if not preview and count == 0 and preview_store_exists(site):
+        click.echo(
+            f"note: `fedipress serve` keeps the preview's followers in {PREVIEW_DATABASE}; "
+            "add --preview to list them",
+            err=True,
+        )
+
+
+preview_option = click.option(
+    "--preview",
+    is_flag=True,
+    help="Use the store of `fedipress serve` (.fedipress/serve-inbox.db) instead.",
+)
 
 
 @click.group()
@@ -118,20 +145,92 @@ def followers() -> None:
     """List, export, approve, reject and remove followers."""
 
 
+account_option = click.option(
+    "--account",
+    metavar="NAME",
+    default="",
+    help="A topic account of fediverse.accounts (default: the main account).",
+)
+
+
+def _check_account(site: Path, account: str) -> None:
+    """A clear error for an account the site does not have."""
+    if not account:
+        return
+    from fedipress.config import load_config
+
+    fedi = load_config(site).fediverse
+    names = [a.username for a in fedi.accounts] if fedi else []
+    if account not in names:
+        raise FedipressError(
+            f"the site has no account '{account}'",
+            hint=f"its topic accounts: {', '.join(names)}"
+            if names
+            else "it has no topic "
+            "accounts: they are listed under 'fediverse.accounts' in fedipress.yaml",
+        )
+
+
+def _accounts(site: Path) -> list[str]:
+    """The site's accounts: '' (the main one) and the topic accounts."""
+    from fedipress.config import load_config
+
+    fedi = load_config(site).fediverse
+    return ["", *(a.username for a in fedi.accounts)] if fedi else [""]
+
+
 @followers.command("list")
 @verbosity_options
 @site_argument
 @click.option("--pending", is_flag=True, help="Only follow requests awaiting approval.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option(
+    "--moved",
+    is_flag=True,
+    help="Those who left after the account moved: they re-followed its new account.",
+)
+@account_option
+@preview_option
 @click.pass_obj
 @handle_errors
-def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: bool) -> None:
-    """List followers (accepted ones, or --pending requests)."""
-    store = _store(site)
+def followers_list(
+    verbosity: Verbosity | None,
+    site: Path,
+    pending: bool,
+    as_json: bool,
+    moved: bool,
+    account: str,
+    preview: bool,
+) -> None:
+    """List followers (accepted ones, or --pending requests) of the main account or of a
+    topic account (--account)."""
+    verbosity = verbosity or Verbosity()
+    _check_account(site, account)
+    store = _store(site, preview, quiet=as_json)  # JSON lines alone, nothing else
     try:
-        rows = store.list_followers(state="pending" if pending else "accepted", limit=1_000_000)
+        departed = store.list_moved_followers(account)
+        rows = (
+            []
+            if moved
+            else store.list_followers(
+                state="pending" if pending else "accepted", limit=1_000_000, account=account
+            )
+        )
     finally:
         store.close()  # an open PostgreSQL connection would outlive the command
+    if moved:
+        for m in departed:
+            line = f"{printable(m.actor_id)}  re-followed {printable(m.target)}"
+            click.echo(
+                json.dumps(
+                    {"actor": m.actor_id, "target": m.target, "since": m.moved_at.isoformat()}
+                )
+                if as_json
+                else f"{line}  on {m.moved_at:%Y-%m-%d}"
+            )
+        if not verbosity.quiet and not as_json:
+            click.echo(f"{len(departed)} re-followed the new account", err=True)
+        return
     for f in rows:
         if as_json:
             click.echo(
@@ -151,18 +250,30 @@ def followers_list(verbosity: Verbosity, site: Path, pending: bool, as_json: boo
             click.echo(f"{handle:40} {actor}  since {f.created_at:%Y-%m-%d}")
     if not verbosity.quiet and not as_json:
         click.echo(f"{len(rows)} {'pending' if pending else 'followers'}", err=True)
+        if departed:
+            # Mastodon follows the move target, then undoes the old follow: those Undos are
+            # how the blog knows who followed along (FEDERATION.md §8.3).
+            click.echo(
+                f"{len(departed)} left after the move and re-followed the new account "
+                "(see --moved)",
+                err=True,
+            )
+        _preview_note(site, preview, len(rows))
 
 
 @followers.command("export")
 @verbosity_options
 @site_argument
-@click.pass_obj
+@account_option
+@preview_option
 @handle_errors
-def followers_export(verbosity: Verbosity, site: Path) -> None:
-    """Write every follower as CSV (actor, handle, inbox, shared_inbox, state, since)."""
-    store = _store(site)
+def followers_export(site: Path, account: str, preview: bool) -> None:
+    """Write every follower of an account as CSV (actor, handle, inbox, shared_inbox, state,
+    since)."""
+    _check_account(site, account)
+    store = _store(site, preview)
     try:
-        rows = store.list_followers(state=None, limit=1_000_000)
+        rows = store.list_followers(state=None, limit=1_000_000, account=account)
     finally:
         store.close()
     writer = csv.writer(sys.stdout)
@@ -172,15 +283,18 @@ def followers_export(verbosity: Verbosity, site: Path) -> None:
         writer.writerow([*map(csv_cell, cells), f.created_at.isoformat()])
 
 
-def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
+def _answer(site: Path, actor: str, accept: bool, remove: bool = False, account: str = "") -> str:
     from fedipress.app.followers import answer_follower
     from fedipress.app.wiring import open_federation
+    from fedipress.cli.publish import say_store
 
     _require_site(site)
+    verbosity = click.get_current_context().find_object(Verbosity) or Verbosity()
+    say_store(site, verbosity)
 
     async def run() -> Answer:
         async with open_federation(site) as federation:
-            return await answer_follower(federation, actor, accept)
+            return await answer_follower(federation, actor, accept, account)
 
     answer = asyncio.run(run())
     verb = "approved" if accept else ("removed" if remove else "rejected")
@@ -191,30 +305,33 @@ def _answer(site: Path, actor: str, accept: bool, remove: bool = False) -> str:
 @verbosity_options
 @click.argument("actor")
 @site_argument
+@account_option
 @handle_errors
-def followers_approve(site: Path, actor: str) -> None:
+def followers_approve(site: Path, actor: str, account: str) -> None:
     """Accept a pending follow request from ACTOR (an actor URL)."""
-    click.echo(_answer(site, actor, accept=True))
+    click.echo(_answer(site, actor, accept=True, account=account))
 
 
 @followers.command("reject")
 @verbosity_options
 @click.argument("actor")
 @site_argument
+@account_option
 @handle_errors
-def followers_reject(site: Path, actor: str) -> None:
+def followers_reject(site: Path, actor: str, account: str) -> None:
     """Reject a follow request from ACTOR."""
-    click.echo(_answer(site, actor, accept=False))
+    click.echo(_answer(site, actor, accept=False, account=account))
 
 
 @followers.command("remove")
 @verbosity_options
 @click.argument("actor")
 @site_argument
+@account_option
 @handle_errors
-def followers_remove(site: Path, actor: str) -> None:
+def followers_remove(site: Path, actor: str, account: str) -> None:
     """Remove a follower: they get a Reject, which ends the follow on Mastodon."""
-    click.echo(_answer(site, actor, accept=False, remove=True))
+    click.echo(_answer(site, actor, accept=False, remove=True, account=account))
 
 
 @click.group()
@@ -230,15 +347,22 @@ def interactions() -> None:
 @click.option("--hidden", is_flag=True, help="Only replies you hid.")
 @click.option("--actor", metavar="URL", help="Only what this account (an actor URL) sent.")
 @click.option("--reports", is_flag=True, help="List reports (Flag activities) instead.")
+@preview_option
 @handle_errors
 def interactions_list(
-    site: Path, kind: str | None, pending: bool, hidden: bool, actor: str | None, reports: bool
+    site: Path,
+    kind: str | None,
+    pending: bool,
+    hidden: bool,
+    actor: str | None,
+    reports: bool,
+    preview: bool,
 ) -> None:
     """List what the inbox stored, oldest first."""
     # click.Choice has checked `kind` against the InteractionKind names.
     only = cast("InteractionKind | None", kind)
     state: InteractionState | None = "pending" if pending else "hidden" if hidden else None
-    store = _store(site)
+    store = _store(site, preview)
     try:
         flags = store.list_flags(limit=1000) if reports else []
         rows = (
@@ -268,12 +392,13 @@ def interactions_list(
         click.echo(line)
 
 
-def _moderate(site: Path, action: Moderation, target: str, of_actor: bool) -> None:
+def _moderate(site: Path, action: Moderation, target: str, of_actor: bool, preview: bool) -> None:
     """Run one moderation action and say what changed; then call the site's build hook
-    (FEDIPRESS_BUILD_HOOK_URL), if set, so the pages follow."""
+    (FEDIPRESS_BUILD_HOOK_URL), if set, so the pages follow. The preview's store needs no
+    hook: `fedipress serve` rebuilds the pages it touches by itself."""
     from fedipress.app.followers import moderate
 
-    store = _store(site)
+    store = _store(site, preview)
     try:
         if of_actor:
             changed = moderate(store, action, actor=target)
@@ -284,7 +409,8 @@ def _moderate(site: Path, action: Moderation, target: str, of_actor: bool) -> No
     verb = {"approve": "approved", "hide": "hid", "delete": "deleted"}[action]
     for item in changed:
         click.echo(f"{verb} {printable(item.id)}")
-    _call_build_hook()
+    if not preview:
+        _call_build_hook()
 
 
 def _call_build_hook() -> None:
@@ -308,9 +434,10 @@ def _moderation_command(action: Moderation, summary: str) -> click.Command:
     @click.option(
         "--actor", is_flag=True, help="TARGET is an account (actor URL): act on all it sent."
     )
+    @preview_option
     @handle_errors
-    def command(site: Path, target: str, actor: bool) -> None:
-        _moderate(site, action, target, actor)
+    def command(site: Path, target: str, actor: bool, preview: bool) -> None:
+        _moderate(site, action, target, actor, preview)
 
     command.__doc__ = summary
     return click.command(action)(command)
@@ -337,10 +464,11 @@ interactions.add_command(
 @verbosity_options
 @click.argument("reply")
 @site_argument
+@preview_option
 @handle_errors
-def interactions_reject(site: Path, reply: str) -> None:
+def interactions_reject(site: Path, reply: str, preview: bool) -> None:
     """Delete a reply (the older name of `delete`)."""
-    _moderate(site, "delete", reply, False)
+    _moderate(site, "delete", reply, False, preview)
 
 
 @click.group()
@@ -368,14 +496,17 @@ def _block_target(value: str) -> tuple[BlockKind, str]:
 @verbosity_options
 @click.argument("value")
 @site_argument
+@preview_option
 @handle_errors
-def blocks_add(site: Path, value: str) -> None:
+def blocks_add(site: Path, value: str, preview: bool) -> None:
     """Block VALUE: an actor URL, or a domain (its subdomains too)."""
     kind, target = _block_target(value)
-    store = _store(site)
+    store = _store(site, preview)
     try:
         added = store.add_block(kind, target, _now())
-        follows = kind == "actor" and store.get_follower(target) is not None
+        follows = kind == "actor" and any(
+            store.get_follower(target, account) for account in _accounts(site)
+        )
     finally:
         store.close()
     click.echo(f"{'blocked' if added else 'already blocked'} {kind} {target}")
@@ -389,11 +520,12 @@ def blocks_add(site: Path, value: str) -> None:
 @verbosity_options
 @click.argument("value")
 @site_argument
+@preview_option
 @handle_errors
-def blocks_remove(site: Path, value: str) -> None:
+def blocks_remove(site: Path, value: str, preview: bool) -> None:
     """Lift the block of VALUE (as `blocks list` prints it)."""
     kind, target = _block_target(value)
-    store = _store(site)
+    store = _store(site, preview)
     try:
         removed = store.remove_block(kind, target)
     finally:
@@ -406,11 +538,13 @@ def blocks_remove(site: Path, value: str) -> None:
 @blocks.command("list")
 @verbosity_options
 @site_argument
+@preview_option
 @click.pass_obj
 @handle_errors
-def blocks_list(verbosity: Verbosity, site: Path) -> None:
+def blocks_list(verbosity: Verbosity | None, site: Path, preview: bool) -> None:
     """List the blocked actors and domains."""
-    store = _store(site)
+    verbosity = verbosity or Verbosity()
+    store = _store(site, preview)
     try:
         rows = store.list_blocks()
     finally:

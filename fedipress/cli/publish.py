@@ -1,4 +1,5 @@
-"""CLI commands for publishing to followers: `publish`, `deliver`, `deliveries`."""
+"""CLI commands for publishing to followers: `publish`, `deliver`, `queue` (once called
+`deliveries`, one letter from `deliver`; the old name still works, with a note)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ import multiprocessing
 import os
 import signal
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from fedipress.cli.support import (
     Verbosity,
+    _relative,
     _require_site,
     handle_errors,
     log_to_stderr,
@@ -22,6 +25,8 @@ from fedipress.cli.support import (
     site_argument,
     verbosity_options,
 )
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 if TYPE_CHECKING:
     from fedipress.app.wiring import Federation
@@ -38,6 +43,15 @@ def _federation(site: Path) -> Federation:
     return open_federation(site)
 
 
+def say_store(site: Path, verbosity: Verbosity, preview: bool = False) -> None:
+    """Name the store a command uses on standard error: the preview keeps its own."""
+    from fedipress.app.wiring import describe_site_store
+
+    if not verbosity.quiet:
+        where = _relative(describe_site_store(site, preview=preview))
+        click.echo(f"store: {printable(where)}", err=True)
+
+
 async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int, int]:
     """Send what is due; a progress line on a terminal. Returns (done, retrying, dead)."""
     show = not verbosity.quiet and sys.stderr.isatty()
@@ -47,6 +61,7 @@ async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int
             sys.stderr.write(f"\rdelivered {sent}")
             sys.stderr.flush()
 
+    await federation.sender.prune_if_due()  # old rows go with each round, as the inbox's do
     outcomes = await federation.sender.drain(progress=progress)
     if show:
         sys.stderr.write("\r\033[K")
@@ -55,14 +70,33 @@ async def _drain(federation: Federation, verbosity: Verbosity) -> tuple[int, int
     return done, len(outcomes) - done - dead, dead
 
 
-workers_option = click.option(
-    "--workers",
-    "-j",
-    type=click.IntRange(0),
-    default=1,
-    show_default=True,
-    help="Sending processes (0: one per core); more send a large fan-out faster.",
-)
+def _old_workers(ctx: click.Context, _param: click.Parameter, value: int | None) -> None:
+    """`--workers N`, the old spelling of `--jobs N`: still works, with a note."""
+    if value is not None:
+        click.echo("note: --workers is now --jobs (-j), as in `fedipress build`", err=True)
+        ctx.meta["jobs"] = value
+
+
+def workers_option(func: F) -> F:
+    """`-j/--jobs`: processes, as in `fedipress build` (here: sending processes)."""
+    func = click.option(
+        "--workers",
+        type=click.IntRange(0),
+        hidden=True,
+        expose_value=False,
+        callback=_old_workers,
+        help="Old name of --jobs.",
+    )(func)
+    return click.option(
+        "--jobs",
+        "-j",
+        "workers",
+        type=click.IntRange(0),
+        default=1,
+        show_default=True,
+        help="Sending processes (0: one per core); more send a large fan-out faster.",
+        callback=lambda ctx, _p, value: ctx.meta.get("jobs", value),
+    )(func)
 
 
 @click.command()
@@ -100,11 +134,15 @@ def publish(
     no_deliver: bool,
     workers: int,
 ) -> None:
-    """Send new, edited and removed posts to every follower: Create, Update, Delete."""
+    """Send new, edited and removed posts to every follower: Create, Update, Delete; and
+    each account's boosts (topic accounts), profile changes and move to its own followers."""
     from fedipress.app.publish import live_site_reader, output_reader
     from fedipress.app.publish import publish as publish_changes
+    from fedipress.app.wiring import MATRIX_TOKEN_ENV
+    from fedipress.federation.matrix import CHANNEL as MATRIX_CHANNEL
 
     federation = _federation(site)
+    say_store(site, verbosity)
 
     async def run() -> tuple[str, int]:
         async with federation:
@@ -114,10 +152,17 @@ def publish(
                 read = output_reader(federation.config, output or site / "_site")
             result = await publish_changes(federation, read, backfill)
             line = (
-                f"{result.created} new, {result.updated} edited, {result.deleted} removed"
+                result.summary()
                 + (f", {result.recorded} recorded without sending" if result.recorded else "")
-                + f"; {result.queued} deliveries to {result.inboxes} inboxes queued"
+                + f"; {result.queued - result.announcements} deliveries to "
+                + f"{result.inboxes} inboxes queued"
+                + (f", {result.announcements} Matrix messages" if result.announcements else "")
             )
+            if result.announcements and MATRIX_CHANNEL not in federation.sender.channels:
+                line += (
+                    f"\nwarning: {MATRIX_TOKEN_ENV} is not set, so the Matrix messages wait "
+                    "for a sender that has it (fedipress deliver, the inbox function)"
+                )
             return line, result.queued
 
     message, queued = asyncio.run(run())
@@ -160,14 +205,20 @@ def drain_with_workers(site: Path, workers: int, verbosity: Verbosity) -> tuple[
 @click.pass_obj
 @handle_errors
 def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
-    """Send the queued deliveries that are due (once, or --loop until Ctrl-C)."""
+    """Send the queued deliveries that are due and prune old rows (once, or --loop until
+    Ctrl-C)."""
     if not loop:
+        from fedipress.app.wiring import fediverse_config
+
         _require_site(site)
+        fediverse_config(site)  # refuses a folder that is not a site before any store is made
+        say_store(site, verbosity)
         done, retrying, dead = drain_with_workers(site, workers, verbosity)
         if not verbosity.quiet:
             click.echo(f"{done} delivered, {retrying} to retry, {dead} failed")
         return
     federation = _federation(site)
+    say_store(site, verbosity)
     log_to_stderr(verbosity)  # one line per delivery outcome while it runs
 
     async def run() -> str:
@@ -183,7 +234,7 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
         click.echo(message)
 
 
-@click.command()
+@click.command("queue")
 @verbosity_options
 @site_argument
 @click.option("--state", type=click.Choice(["pending", "done", "dead"]), help="Only this state.")
@@ -191,16 +242,29 @@ def deliver(verbosity: Verbosity, site: Path, loop: bool, workers: int) -> None:
     "--limit", type=click.IntRange(1), default=50, show_default=True, help="How many rows to show."
 )
 @click.option("--retry-dead", is_flag=True, help="Make every dead delivery pending again.")
+@click.option(
+    "--preview",
+    is_flag=True,
+    help="Use the store of `fedipress serve` (.fedipress/serve-inbox.db) instead.",
+)
 @click.pass_obj
 @handle_errors
-def deliveries(
-    verbosity: Verbosity, site: Path, state: str | None, limit: int, retry_dead: bool
+def queue(
+    verbosity: Verbosity | None,
+    site: Path,
+    state: str | None,
+    limit: int,
+    retry_dead: bool,
+    preview: bool,
 ) -> None:
     """Show the delivery queue: counts, and the latest rows with their last error."""
-    from fedipress.app.wiring import open_site_store
+    from fedipress.app.wiring import fediverse_config, open_site_store
 
+    verbosity = verbosity or Verbosity()
     _require_site(site)
-    store = open_site_store(site)
+    fediverse_config(site)  # refuses a folder that is not a Fediverse site, as build does
+    say_store(site, verbosity, preview)
+    store = open_site_store(site, preview=preview)
     try:
         _show_deliveries(store, verbosity, state, limit, retry_dead)
     finally:
@@ -224,3 +288,18 @@ def _show_deliveries(
         if row.last_error and verbosity.verbose:
             line += f"\n    {printable(row.last_error[:200])}"
         click.echo(line)
+
+
+def _old_deliveries(ctx: click.Context, **params: Any) -> None:
+    click.echo("note: `fedipress deliveries` is now `fedipress queue`", err=True)
+    ctx.invoke(queue, **params)
+
+
+# The old name, hidden from --help: scripts that call it keep working.
+deliveries = click.Command(
+    "deliveries",
+    params=queue.params,
+    callback=click.pass_context(_old_deliveries),
+    hidden=True,
+    help="Old name of `fedipress queue`.",
+)

@@ -24,7 +24,7 @@ from typing import Any
 
 from fedipress.documents.post import Post
 
-CACHE_FORMAT = 4  # 4: outputs written before the private-key check are written again
+CACHE_FORMAT = 5  # 5: posts carry their parse warnings, table of contents, no more-marker
 
 
 @dataclass(frozen=True)

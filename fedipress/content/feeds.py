@@ -6,6 +6,7 @@ resolve links against the page they came from.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
@@ -24,6 +25,16 @@ def absolutize(fragment: str, page_url: str) -> str:
     return _RELATIVE.sub(
         lambda m: m.group(1) + urljoin(page_url, m.group(2)) + m.group(3), fragment
     )
+
+
+def feed_body(post: Post, url: str) -> str:
+    """The HTML a feed carries for a post: all of it, links absolute; for a post behind a
+    content warning, the warning and a link, since feed readers show everything unfolded."""
+    if post.content_warning:
+        warning = html.escape(f"Content warning: {post.content_warning}", quote=False)
+        link = html.escape(url)
+        return f'<p>{warning}</p>\n<p><a href="{link}">Read the post</a></p>'
+    return absolutize(post.content, url)
 
 
 def _iso(value: datetime) -> str:
@@ -80,7 +91,7 @@ def render_atom(
         ]
         if post.description:
             out.append(f"    <summary>{escape(post.description)}</summary>")
-        out.append(f'    <content type="html">{escape(absolutize(post.content, url))}</content>')
+        out.append(f'    <content type="html">{escape(feed_body(post, url))}</content>')
         out.append("  </entry>")
     out.append("</feed>\n")
     return "\n".join(out).encode()
@@ -111,7 +122,7 @@ def render_json_feed(config: Config, posts: Sequence[Post], feed_path: str) -> b
             "id": url,
             "url": url,
             "title": post.title,
-            "content_html": absolutize(post.content, url),
+            "content_html": feed_body(post, url),
             "date_published": _iso(post.date),
         }
         if post.updated:

@@ -21,7 +21,8 @@ from pygments.util import ClassNotFound
 from fedipress.documents.post import slugify
 from fedipress.errors import ConfigError
 
-MORE_MARKER = "<!-- more -->"
+# The summary marker as fedipress, Hugo and WordPress write it: `<!-- more -->`, `<!--more-->`.
+MORE = re.compile(r"<!--\s*more\s*-->", re.IGNORECASE)
 ENGINES = ("auto", "python", "rust")
 _FORMATTER = HtmlFormatter(nowrap=True)
 _LANG_SAFE = re.compile(r"[^\w+#.-]")
@@ -154,15 +155,46 @@ _SPACE = re.compile(r"\s+")
 
 
 def summarise(content_html: str, summary_text: str = "") -> str:
-    """The HTML summary: front matter `summary`, else the part before `<!-- more -->`,
-    else the first paragraph."""
+    """The HTML summary: front matter `summary`, else the part before `<!-- more -->` (or
+    `<!--more-->`), else the first paragraph."""
     if summary_text:
         return f"<p>{html.escape(summary_text, quote=False)}</p>"
-    head, marker, _ = content_html.partition(MORE_MARKER)
+    marker = MORE.search(content_html)
     if marker:
-        return head.strip()
+        return _close_paragraph(content_html[: marker.start()].strip())
     match = _FIRST_PARAGRAPH.search(content_html)
     return match.group(0) if match else ""
+
+
+def strip_more(content_html: str) -> str:
+    """The body without its summary marker: the marker is for fedipress, not for readers,
+    feeds or Fediverse servers. A paragraph that held only the marker goes too."""
+    if "<!--" not in content_html:
+        return content_html
+    content_html = _MORE_PARAGRAPH.sub("", content_html)
+    return _MORE_LINE.sub("", content_html)
+
+
+_MORE_PARAGRAPH = re.compile(r"<p>\s*<!--\s*more\s*-->\s*</p>\n?", re.IGNORECASE)
+_MORE_LINE = re.compile(r"<!--\s*more\s*-->\n?", re.IGNORECASE)
+
+
+def _close_paragraph(head: str) -> str:
+    """`<p>Intro <!--more-->` cut mid-paragraph: close the paragraph the cut left open."""
+    if head.count("<p>") > head.count("</p>"):
+        return head + "</p>"
+    return head
+
+
+_TOC_HEADING = re.compile(r'<h([2-4]) id="([^"]*)">(.*?)</h\1>', re.DOTALL)
+
+
+def table_of_contents(content_html: str) -> tuple[tuple[int, str, str], ...]:
+    """(level, anchor, text) of every h2-h4, in order: what a table of contents lists."""
+    return tuple(
+        (int(level), anchor, plain_text(inner))
+        for level, anchor, inner in _TOC_HEADING.findall(content_html)
+    )
 
 
 def plain_text(fragment: str, limit: int = 0) -> str:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import jinja2
 
@@ -25,7 +25,9 @@ from fedipress.content.feeds import render_atom, render_json_feed, render_robots
 from fedipress.content.output import Output, digest, file_for
 from fedipress.content.site import Paginator, Site, YearGroup, paginate
 from fedipress.content.theme import render_template
-from fedipress.documents.post import Post
+from fedipress.documents.post import Post, Tag
+from fedipress.documents.topics import topic_slugs
+from fedipress.documents.urls import Urls
 from fedipress.errors import Diagnostic, SourceLocation
 
 ACTOR_PATH = "/ap/actor"
@@ -57,6 +59,19 @@ class PageInfo:
 
 
 @dataclass(frozen=True)
+class TopicInfo:
+    """A topic account (`fediverse.accounts`), as templates show it: the tag pages it
+    carries get a follow box of their own."""
+
+    username: str
+    handle: str  # '@rust@host'
+    actor_url: str
+    display_name: str
+    tags: tuple[str, ...]
+    slugs: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SiteInfo:
     """`site` in every template."""
 
@@ -72,6 +87,11 @@ class SiteInfo:
     actor_url: str  # the ActivityPub actor's id when the site is a Fediverse account, else ''
     pages: tuple[Post, ...]
     generator: str = f"fedipress {__version__}"
+    topics: tuple[TopicInfo, ...] = ()
+
+    def topics_for(self, tag: Tag) -> list[TopicInfo]:
+        """The topic accounts that carry the posts of this tag."""
+        return [topic for topic in self.topics if tag.slug in topic.slugs]
 
 
 @dataclass(frozen=True)
@@ -125,6 +145,17 @@ class Planner:
             handle,
             actor_url,
             self.site.pages,
+            topics=tuple(
+                TopicInfo(
+                    a.username,
+                    f"@{a.username}@{c.host}",
+                    Urls(c, a.username).actor(),
+                    a.display_name,
+                    a.tags,
+                    topic_slugs(a),
+                )
+                for a in (c.fediverse.accounts if c.fediverse else ())
+            ),
         )
 
     # --- keys ---------------------------------------------------------------------------
@@ -482,48 +513,159 @@ def _resolve_md(source: str, href: str) -> tuple[str, str] | None:
     return "/".join(normal), (f"#{parts.fragment}" if parts.fragment else "")
 
 
+LineOf = Callable[[str, str], int]  # (source, text in it) -> its 1-based line, 0: unknown
+
+
+@dataclass(frozen=True)
+class LinkTargets:
+    """What an internal link may point at: the files the build writes, the published
+    documents and the hidden ones (drafts, future posts), by source and by URL, and the
+    ids every page has from the theme (`#main`)."""
+
+    known: set[str]
+    shown: Sequence[Post]
+    hidden: Sequence[Post] = ()
+    page_ids: frozenset[str] = frozenset()
+
+    def by_source(self) -> dict[str, tuple[Post, bool]]:
+        return {p.source: (p, False) for p in self.hidden} | {
+            p.source: (p, True) for p in self.shown
+        }
+
+    def by_url(self) -> dict[str, tuple[Post, bool]]:
+        return {p.url: (p, False) for p in self.hidden} | {p.url: (p, True) for p in self.shown}
+
+
+def _no_line(_source: str, _text: str) -> int:
+    return 0
+
+
 def check_links(
-    documents: Iterable[Post], config: Config, known_paths: set[str], sources: set[str]
+    documents: Iterable[Post],
+    config: Config,
+    targets: LinkTargets,
+    line_of: LineOf = _no_line,
 ) -> list[Diagnostic]:
-    """Warn about internal links to pages or files that the build does not produce."""
+    """Warn about internal links to pages or files the build does not produce, to drafts,
+    and to `#anchors` that the page does not have; each at the line of the link."""
     warnings = []
+    by_source, by_url = targets.by_source(), targets.by_url()
     for doc in documents:
         for href in doc.links:
-            problem = _broken(doc, href, config, known_paths, sources)
+            problem = _broken(doc, href, config, targets, by_source, by_url)
             if problem:
+                message, hint = problem
+                line = line_of(doc.source, href)
                 warnings.append(
-                    Diagnostic(
-                        "warning",
-                        problem,
-                        SourceLocation(doc.source),
-                        "fix the link or add the missing post",
-                    )
+                    Diagnostic("warning", message, SourceLocation(doc.source, line), hint)
                 )
     return warnings
 
 
-_EXTERNAL = ("http://", "https://", "mailto:", "data:", "#", "//", "tel:")
+def check_images(
+    documents: Iterable[Post], config: Config, known: set[str], line_of: LineOf = _no_line
+) -> list[Diagnostic]:
+    """Warn about a cover `image:` or an `images:` entry that the build does not produce:
+    the page would show a broken image and link previews a missing one."""
+    warnings = []
+    for doc in documents:
+        for key, src in [("image", doc.image)] + [("images", src) for src, _ in doc.images]:
+            if not src or src.startswith(_EXTERNAL) or urlsplit(src).scheme:
+                continue
+            path = urlsplit(src).path
+            if path.startswith("/"):
+                base = config.base_path
+                path = path[len(base) :] if base and path.startswith(base + "/") else path
+            else:
+                path = urlsplit(urljoin(doc.url, path)).path
+            if file_for(path) in known:
+                continue
+            where = line_of(doc.source, src) or line_of(doc.source, f"{key}:")
+            hint = (
+                "put the file in the page bundle beside index.md"
+                if doc.bundle and not src.startswith("/")
+                else "put the file in static/, or fix the name"
+            )
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    f"{key} '{src}' does not exist: the page would show a broken image",
+                    SourceLocation(doc.source, where),
+                    hint,
+                )
+            )
+    return warnings
 
 
-def _broken(doc: Post, href: str, config: Config, known: set[str], sources: set[str]) -> str:
+_EXTERNAL = ("http://", "https://", "mailto:", "data:", "//", "tel:")
+_FIX_LINK = "fix the link or add the missing post"
+
+
+def _broken(
+    doc: Post,
+    href: str,
+    config: Config,
+    targets: LinkTargets,
+    by_source: Mapping[str, tuple[Post, bool]],
+    by_url: Mapping[str, tuple[Post, bool]],
+) -> tuple[str, str] | None:
+    """(message, hint) when `href` in `doc` leads nowhere, else None."""
     if href.startswith(_EXTERNAL):
-        return ""
+        return None
+    if href.startswith("#"):
+        return _missing_anchor(doc, href, href[1:], targets)
     md = _resolve_md(doc.source, href) if ".md" in href else None
     if md is not None:
-        return "" if md[0] in sources else f"broken link to missing post '{href}'"
+        found = by_source.get(md[0])
+        if found is None:
+            return f"broken link to missing post '{href}'", _FIX_LINK
+        target, shown = found
+        if not shown:
+            return _hidden(href, target)
+        return _missing_anchor(target, href, md[1].lstrip("#"), targets)
     parts = urlsplit(href)
-    if parts.scheme or parts.netloc or href.startswith(("mailto:", "data:")):
-        return ""
+    if parts.scheme or parts.netloc:
+        return None
     if parts.path.startswith("/"):
         base = config.base_path
         if base and not parts.path.startswith(base + "/"):
-            return ""  # outside the site: nothing to check
+            return None  # outside the site: nothing to check
         path = parts.path[len(base) :]
     else:
         path = urlsplit(urljoin(doc.url, parts.path)).path
     if not path:
-        return ""
-    target = file_for(path)
-    if target in known or f"{target}/index.html" in known:
-        return ""
-    return f"broken internal link '{href}'"
+        return None
+    page = by_url.get(path if path.endswith("/") else path + "/") or by_url.get(path)
+    output = file_for(path)
+    if output in targets.known or f"{output}/index.html" in targets.known:
+        if page is not None and page[1]:
+            return _missing_anchor(page[0], href, parts.fragment, targets)
+        return None
+    if page is not None and not page[1]:
+        return _hidden(href, page[0])
+    return f"broken internal link '{href}'", _FIX_LINK
+
+
+def _hidden(href: str, target: Post) -> tuple[str, str]:
+    if target.draft:
+        return (
+            f"link to the draft '{href}', which is not published",
+            f"publish {target.source} (remove 'draft: true') or remove the link",
+        )
+    return (
+        f"link to '{href}', which is dated in the future and not published yet",
+        "the link works once the post is published; build with --future to preview it",
+    )
+
+
+def _missing_anchor(
+    target: Post, href: str, fragment: str, targets: LinkTargets
+) -> tuple[str, str] | None:
+    fragment = unquote(fragment)
+    if not fragment or fragment in target.anchors or fragment in targets.page_ids:
+        return None
+    where = "this page" if href.startswith("#") else f"'{target.source}'"
+    return (
+        f"broken link '{href}': {where} has no anchor '#{fragment}'",
+        "headings get anchors from their text, such as '## Feeding ratios' -> '#feeding-ratios'",
+    )

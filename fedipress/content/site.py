@@ -144,28 +144,30 @@ def _clashes(documents: list[Post]) -> list[Diagnostic]:
                     "choose another 'slug' or 'permalink'",
                 )
             )
+    # One clash is one error, at the later file, naming the others: two posts with the same
+    # slug claim one URL and one id, and that is still one mistake.
+    reported: set[tuple[str, ...]] = set()
     for url, claimants in by_url.items():
         if len(claimants) > 1:
-            others = ", ".join(c.source for c in claimants)
-            for doc in claimants:
-                diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        f"two documents claim the URL '{url}' ({others})",
-                        SourceLocation(doc.source, 1, 1),
-                        "give one of them another 'slug'",
-                    )
+            sources = tuple(sorted(c.source for c in claimants))
+            reported.add(sources)
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    f"{' and '.join(sources)} claim the same URL '{url}'",
+                    SourceLocation(sources[-1], 1, 1),
+                    "give one of them another 'slug'",
                 )
+            )
     for uid, claimants in by_uid.items():
-        if len(claimants) > 1:
-            others = ", ".join(c.source for c in claimants)
-            for doc in claimants:
-                diagnostics.append(
-                    Diagnostic(
-                        "error",
-                        f"two posts share the id '{uid}' ({others})",
-                        SourceLocation(doc.source, 1, 1),
-                        "ids are forever; give the newer post another 'slug' or 'id'",
-                    )
+        sources = tuple(sorted(c.source for c in claimants))
+        if len(claimants) > 1 and sources not in reported:
+            diagnostics.append(
+                Diagnostic(
+                    "error",
+                    f"{' and '.join(sources)} share the id '{uid}'",
+                    SourceLocation(sources[-1], 1, 1),
+                    "ids are forever; give the newer post another 'slug' or 'id'",
                 )
+            )
     return diagnostics

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ import jinja2.meta
 
 from fedipress.config import Config
 from fedipress.content.loader import Boundary, boundary_for, contained, walk_files
+from fedipress.documents.matrix import matrix_to
 from fedipress.errors import SourceLocation, ThemeError
 
 REQUIRED_TEMPLATES = (
@@ -138,13 +140,16 @@ def make_environment(
     env.filters["absolute_url"] = config.absolute_url
     env.filters["date"] = _date
     env.filters["isoformat"] = _iso
+    env.filters["matrix_to"] = matrix_to
     return env
 
 
-def check_templates(env: jinja2.Environment, theme: Theme) -> None:
-    """Load every template the build needs, and everything they extend or include, so a
-    missing file or a syntax error surfaces before any rendering."""
-    pending = list(REQUIRED_TEMPLATES)
+def check_templates(
+    env: jinja2.Environment, theme: Theme, names: Sequence[str] = REQUIRED_TEMPLATES
+) -> None:
+    """Load every template the build needs (`names`), and everything they extend or
+    include, so a missing file or a syntax error surfaces before any rendering."""
+    pending = list(names)
     seen: set[str] = set()
     while pending:
         name = pending.pop()
@@ -201,3 +206,16 @@ def _template_location(exc: BaseException, name: str) -> SourceLocation:
             location = SourceLocation(filename, tb.tb_lineno)
         tb = tb.tb_next
     return location
+
+
+_LITERAL_ID = re.compile(r"""\sid=["']([\w:.-]+)["']""")
+
+
+def page_ids(theme: Theme) -> frozenset[str]:
+    """The ids written literally in the theme's templates (`id="main"`): a page has them
+    besides the ids of its content, so `#main` links are not broken."""
+    ids: set[str] = set()
+    for directory in theme.template_dirs:
+        for path in walk_files(directory, theme.site_dir):
+            ids.update(_LITERAL_ID.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return frozenset(ids)

@@ -26,7 +26,7 @@ from io import BufferedReader
 from pathlib import Path
 
 from fedipress.content.output import Output
-from fedipress.errors import BuildFailed, Diagnostic, FedipressError, SourceLocation
+from fedipress.errors import BuildFailed, Diagnostic, FedipressError, SourceLocation, unreadable
 
 Progress = Callable[[int, int], None]
 PARALLEL_THRESHOLD = 200
@@ -318,6 +318,9 @@ def write_site_files(site_dir: Path, files: Mapping[str, bytes]) -> None:
                 continue
         except FileNotFoundError:
             pass
+        except OSError as exc:  # a link loop: replacing it would hide the author's link
+            raise unreadable(str(target), exc) from None
+        target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.tmp")
         temporary.write_bytes(data)
         os.replace(temporary, target)

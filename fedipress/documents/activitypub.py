@@ -15,9 +15,10 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
-from fedipress.config import Config, ProfileField
+from fedipress.config import Config, ProfileField, TopicAccount
+from fedipress.documents.matrix import matrix_to
 from fedipress.documents.media import AS_CONTEXT, PUBLIC, JSONObject
-from fedipress.documents.post import Post
+from fedipress.documents.post import Post, Tag, slugify
 from fedipress.documents.urls import Urls, require_fediverse, to_uri
 
 OUTBOX_PAGE_SIZE = 20
@@ -131,28 +132,33 @@ def build_actor(
     summary_html: str,
     avatar_url: str | None,
     header_url: str | None,
+    account: str = "",
 ) -> JSONObject:
-    """The actor document served at `Urls.actor()` (FEDERATION.md §2.2, §2.5).
+    """The actor document served at `Urls.actor()` (FEDERATION.md §2.2, §2.5), of the main
+    account or of the topic account `account` (FEDERATION.md §13).
 
     `avatar_url` and `header_url` may be site paths; empty or None leaves them out.
     Raises ValueError when the config has no `fediverse` section.
     """
     fedi = require_fediverse(config)
-    urls = Urls(config)
+    urls = Urls(config).for_account(account)
+    topic = fedi.account(account) if account else None
     actor_id = urls.actor()
     actor: JSONObject = {
         "@context": copy.deepcopy(_ACTOR_CONTEXT),
         "id": actor_id,
         "type": fedi.actor_type,
-        "preferredUsername": fedi.username,
+        "preferredUsername": urls.username(),
         # FEP-2c59: the plain form is the SHOULD; Mastodon 4.6+ webfingers it directly
         # instead of guessing preferredUsername@host (process_account_service.rb,
         # FEDERATION.md §1.3).
         "webfinger": urls.handle(),
-        "name": fedi.display_name or config.title,
-        "summary": summary_html,
+        "name": (topic.display_name or _topic_name(config, topic))
+        if topic
+        else (fedi.display_name or config.title),
+        "summary": summary_html + (_topic_backlink(config, topic) if topic else _topics(config)),
         # Mastodon drops a profile `url` on another host than the id (FEDERATION.md §2.2).
-        "url": urls.home(),
+        "url": _topic_page(urls, topic) if topic else urls.home(),
         "published": _iso(published),
         "inbox": urls.inbox(),
         "outbox": urls.outbox(),
@@ -168,20 +174,79 @@ def build_actor(
         # (FEDERATION.md §5.9).
         "attributionDomains": list(fedi.attribution_domains)
         or [urlsplit(config.base_url).hostname or config.host],
-        "alsoKnownAs": list(fedi.also_known_as),
-        "attachment": [_property_value(field) for field in fedi.fields],
+        "alsoKnownAs": list(topic.also_known_as if topic else fedi.also_known_as),
+        "attachment": [_property_value(field) for field in _fields(config, topic)]
+        + ([] if topic else _matrix_field(config, fedi.fields)),
         "publicKey": {
             "id": urls.key_id(),
             "owner": actor_id,
             "publicKeyPem": public_key_pem,
         },
     }
-    if fedi.moved_to:
-        actor["movedTo"] = fedi.moved_to
+    if topic is not None:
+        # A topic account's posts are boosts of the main account's: it pins nothing, and
+        # link cards credit the main account only (FEDERATION.md §13).
+        del actor["featured"], actor["attributionDomains"]
+    moved_to = topic.moved_to if topic else fedi.moved_to
+    if moved_to:
+        actor["movedTo"] = moved_to
     for key, url in (("icon", avatar_url), ("image", header_url)):
         if url:
             actor[key] = _image(urljoin(urls.home(), url))
     return actor
+
+
+def _topic_name(config: Config, topic: TopicAccount) -> str:
+    return f"{config.title}: " + ", ".join(f"#{tag}" for tag in topic.tags)
+
+
+def _topic_page(urls: Urls, topic: TopicAccount) -> str:
+    """A topic account's profile `url`: the page of its first tag, on the blog's host."""
+    return urls.page(Tag(topic.tags[0], slugify(topic.tags[0])).url)
+
+
+def _fields(config: Config, topic: TopicAccount | None) -> list[ProfileField]:
+    """The main account's profile fields; a topic account's link back to the blog and to
+    the main account (FEDERATION.md §13)."""
+    fedi = require_fediverse(config)
+    if topic is None:
+        return list(fedi.fields)
+    return [
+        ProfileField("Blog", Urls(config).home()),
+        ProfileField("Author", f"@{Urls(config).handle()}"),
+    ]
+
+
+def _topic_backlink(config: Config, topic: TopicAccount) -> str:
+    urls = Urls(config)
+    pages = [(t, html.escape(urls.page(Tag(t, slugify(t)).url))) for t in topic.tags]
+    tags = ", ".join(f'<a href="{href}" rel="tag">#{html.escape(t)}</a>' for t, href in pages)
+    return (
+        f"<p>Posts tagged {tags} from "
+        f'<a href="{html.escape(urls.home())}">{html.escape(config.title)}</a>, boosted from '
+        f"{_mention(urls.home(), urls.username())}.</p>"
+    )
+
+
+def _topics(config: Config) -> str:
+    """The main account's summary lists the topic accounts, so readers find them."""
+    fedi = require_fediverse(config)
+    if not fedi.accounts:
+        return ""
+    links = []
+    for topic in fedi.accounts:
+        urls = Urls(config, topic.username)
+        tags = ", ".join(f"#{html.escape(t)}" for t in topic.tags)
+        links.append(f"{_mention(_topic_page(urls, topic), topic.username)} ({tags})")
+    return f"<p>By topic: {', '.join(links)}.</p>"
+
+
+def _mention(href: str, username: str) -> str:
+    # The markup Mastodon writes for a mention, so clients show it as one.
+    return (
+        f'<span class="h-card"><a href="{html.escape(href)}" class="u-url mention">'
+        f"@<span>{html.escape(username)}</span></a></span>"
+    )
 
 
 def _image(url: str) -> JSONObject:
@@ -207,42 +272,70 @@ def _property_value(field: ProfileField) -> JSONObject:
     return {"type": "PropertyValue", "name": field.name, "value": value_html}
 
 
+def _matrix_field(config: Config, fields: Sequence[ProfileField]) -> list[JSONObject]:
+    """The author's Matrix address (`matrix.address`) as a profile field linking to
+    matrix.to, unless a field of that name is already there."""
+    address = config.matrix.address if config.matrix is not None else ""
+    if not address or any(f.name.strip().lower() == "matrix" for f in fields):
+        return []
+    link = html.escape(matrix_to(address))
+    value = (
+        f'<a href="{link}" rel="nofollow noopener noreferrer" target="_blank">'
+        f"{html.escape(address)}</a>"
+    )
+    return [{"type": "PropertyValue", "name": "Matrix", "value": value}]
+
+
 # --- post objects -----------------------------------------------------------------------
 
 
-def build_object(config: Config, post: Post, *, version: str | None = None) -> JSONObject:
+def build_object(
+    config: Config,
+    post: Post,
+    *,
+    version: str | None = None,
+    edited: datetime | None = None,
+) -> JSONObject:
     """The Note or Article served at `Urls.post(post.uid)` (FEDERATION.md §5.3, §5.4).
 
-    Pass `version` when the object is built for an Update: it then must carry `updated`,
-    since Mastodon ignores an edit without a newer `updated` (FEDERATION.md §5.5). Raises ValueError
-    for that, for a post without a date, and when the config has no `fediverse` section.
+    `edited` is when the build first saw the object's current text, for a post edited after
+    it was published: the object then carries it as `updated`, the time the Update that
+    `fedipress publish` sends carries too (§5.5). Pass `version` when the object is built for
+    an Update: it then must carry `updated`, since Mastodon ignores an edit without a newer
+    `updated`. Raises ValueError for that, for a post without a date, and when the config has
+    no `fediverse` section.
     """
     fedi = require_fediverse(config)
     if post.date is None:
         raise ValueError(f"post {post.uid!r} has no date, so it cannot be published")
     urls = Urls(config)
     object_id = urls.post(post.uid)
+    updated = max((t for t in (post.updated, edited) if t is not None), default=None)
     if version is not None:
         urls.update(object_id, version)  # validates the version
-        if post.updated is None:
+        if updated is None:
             raise ValueError(f"post {post.uid!r} needs 'updated' to be sent as an edit")
     kind = post.post_type or fedi.post_type
     page = urls.page(post.url)
     hashtags = _hashtags(urls, post)
     body = _HREF_SRC.sub(lambda m: m[1] + urljoin(page, m[2]) + m[3], post.content)
+    # Servers strip <img> and <input> (Mastodon, GoToSocial): inline images become
+    # attachments, task boxes become ☐/☑ (FEDERATION.md §5.4).
+    attachments = [] if kind == "Article" else _attachments(post, page)
+    body = _degrade(body, None if kind == "Article" else attachments)
+    title = f"<p><strong>{html.escape(post.title, quote=False)}</strong></p>"
     if kind == "Article":
-        # Mastodon shows only name + summary + url for an Article and ignores `content`;
-        # Misskey and Fedify apps render `content`, so it is the full post (FEDERATION.md §5.3).
-        content = body + _hashtag_paragraph(hashtags)
+        # Mastodon shows an Article's `name` and a link with its preview card, and ignores
+        # `content`; GoToSocial and Misskey show `content` under `summary` as a content
+        # warning (GoToSocial: `name` when there is no summary). So `summary` is only ever a
+        # real warning, and the title leads `content` (FEDERATION.md §5.3).
+        content = title + body + _hashtag_paragraph(hashtags)
     else:
         # Mastodon renders a Note's `content`: a title line, the post, and a permalink
         # that people can follow to the page (FEDERATION.md §5.3 recommendation).
         link = html.escape(page)
         content = (
-            f"<p><strong>{html.escape(post.title, quote=False)}</strong></p>"
-            + body
-            + f'<p><a href="{link}">{link}</a></p>'
-            + _hashtag_paragraph(hashtags)
+            title + body + f'<p><a href="{link}">{link}</a></p>' + _hashtag_paragraph(hashtags)
         )
     sensitive = bool(post.content_warning) or (
         fedi.sensitive if post.sensitive is None else post.sensitive
@@ -257,15 +350,12 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         "cc": [urls.followers()],
         "published": _iso(post.date),
     }
-    if post.updated is not None:
-        obj["updated"] = _iso(post.updated)
+    if updated is not None:
+        obj["updated"] = _iso(updated)
     if kind == "Article":
         obj["name"] = post.title
-        # Misskey shows an Article's summary as a CW over the content (FEDERATION.md §5.3), so a CW
-        # takes the place of the excerpt rather than being lost.
-        obj["summary"] = post.content_warning or post.description
-    elif post.content_warning:
-        obj["summary"] = post.content_warning  # Mastodon's CW for a Note
+    if post.content_warning:
+        obj["summary"] = post.content_warning  # the content warning, on every server
     obj |= {
         "url": page,
         "sensitive": sensitive,
@@ -275,10 +365,52 @@ def build_object(config: Config, post: Post, *, version: str | None = None) -> J
         "tag": [{"type": "Hashtag", "name": f"#{name}", "href": href} for name, href in hashtags],
         # An Article is link-first: media would suppress Mastodon's preview card and its
         # "More from" byline (fetch_link_card_service.rb, FEDERATION.md §5.9, §5.11).
-        "attachment": [] if kind == "Article" else _attachments(post, page),
+        "attachment": attachments,
         "replies": urls.replies(post.uid),
     }
     return obj
+
+
+_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(r'\b(src|alt)="([^"]*)"', re.IGNORECASE)
+_TASK_BOX = re.compile(r'<input class="task-list-item-checkbox"[^>]*>', re.IGNORECASE)
+_EMPTY_LINK = re.compile(r"<a\b[^>]*>\s*</a>", re.IGNORECASE)
+_EMPTY_PARAGRAPH = re.compile(r"<p>\s*</p>\n?", re.IGNORECASE)
+
+
+def _degrade(body: str, attachments: list[JSONObject] | None) -> str:
+    """The post's HTML as servers that strip images and form fields still show it well.
+
+    An inline image becomes an attachment (added to `attachments`) while there is room (at
+    most four, of a type servers store) and leaves nothing behind, not even an empty
+    paragraph; any other image, and every image when `attachments` is None (an Article,
+    whose preview card media would hide), becomes a link labelled with its alt text. Task
+    list boxes become ☐ and ☑."""
+    if "<input" in body:
+        body = _TASK_BOX.sub(lambda m: "☑" if "checked" in m.group(0).lower() else "☐", body)
+    if "<img" not in body.lower():
+        return body
+    attached = {str(a["url"]) for a in attachments or ()}
+
+    def replace(match: re.Match[str]) -> str:
+        found = {k.lower(): html.unescape(v) for k, v in _ATTRIBUTE.findall(match.group(0))}
+        src, alt = found.get("src", ""), found.get("alt", "")
+        url = to_uri(src) if src else ""
+        if not url:
+            return ""
+        if url in attached:
+            return ""
+        media_type = _media_type(url)
+        if attachments is not None and media_type and len(attachments) < MAX_ATTACHMENTS:
+            attachments.append({"type": "Image", "mediaType": media_type, "url": url, "name": alt})
+            attached.add(url)
+            return ""
+        label = html.escape(alt or urlsplit(url).path.rsplit("/", 1)[-1] or url, quote=False)
+        return f'<a href="{html.escape(url)}">{label}</a>'
+
+    body = _IMG_TAG.sub(replace, body)
+    body = _EMPTY_LINK.sub("", body)
+    return _EMPTY_PARAGRAPH.sub("", body)
 
 
 def _hashtags(urls: Urls, post: Post) -> list[tuple[str, str]]:
@@ -383,12 +515,13 @@ def build_delete(config: Config, object_id: str, former_type: str, deleted: date
     }
 
 
-def build_move(config: Config, target: str, number: int) -> JSONObject:
-    """Move the followers to `target`, whose `alsoKnownAs` must list our actor (FEDERATION.md §8.3).
+def build_move(config: Config, target: str, number: int, account: str = "") -> JSONObject:
+    """Move the followers of an account to `target`, whose `alsoKnownAs` must list the
+    account's actor (FEDERATION.md §8.3).
 
     Mastodon accepts only the push form, `object == actor` (move.rb, FEDERATION.md §8.1).
     """
-    urls = Urls(config)
+    urls = Urls(config).for_account(account)
     if not target.startswith(("https://", "http://")) or target == urls.actor():
         raise ValueError(f"the Move target must be another actor's URL (got {target!r})")
     return {
@@ -403,23 +536,69 @@ def build_move(config: Config, target: str, number: int) -> JSONObject:
 
 
 def build_update_actor(config: Config, actor: Mapping[str, object]) -> JSONObject:
-    """Update(actor) after a profile change; the id holds a hash of the new actor, so each
-    distinct profile gets its own activity id (some servers drop a repeated id,
-    FEDERATION.md §5.11)."""
-    urls = Urls(config)
-    if actor.get("id") != urls.actor():
-        raise ValueError(f"not this site's actor: {actor.get('id')!r}")
-    digest = hashlib.sha256(
-        json.dumps(actor, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    ).hexdigest()[:16]
+    """Update(actor) after a profile change, of any account of the site; the id holds a hash
+    of the new actor, so each distinct profile gets its own activity id (some servers drop a
+    repeated id, FEDERATION.md §5.11)."""
+    base = Urls(config)
+    account = base.account_of(_text(actor, "id"))
+    if account is None:
+        raise ValueError(f"not an actor of this site: {actor.get('id')!r}")
+    urls = base.for_account(account)
     return {
         "@context": copy.deepcopy(actor.get("@context", _ACTOR_CONTEXT)),
-        "id": urls.update(urls.actor(), digest),
+        "id": urls.update(urls.actor(), actor_version(actor)),
         "type": "Update",
         "actor": urls.actor(),
         "to": [PUBLIC],
         "cc": [urls.followers()],
         "object": _embedded(actor),
+    }
+
+
+def actor_version(actor: Mapping[str, object]) -> str:
+    """A hash of what followers see of an actor: a different hash is a profile change.
+    `published` is left out: it follows the oldest post, and a back-dated post is no
+    profile change (the next Update carries it anyway)."""
+    stable = {key: value for key, value in actor.items() if key != "published"}
+    blob = json.dumps(stable, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def build_announce(
+    config: Config, account: str, object_id: str, published: str | None = None
+) -> JSONObject:
+    """A topic account's boost of one of the main account's posts (FEDERATION.md §13): the
+    object stays the main account's, one canonical object and one conversation. Addressed as
+    Mastodon addresses a public boost (announce_serializer.rb): Public, the author, and the
+    booster's followers."""
+    urls = Urls(config).for_account(account)
+    announce: JSONObject = {
+        "@context": AS_CONTEXT,
+        "id": urls.announce(urls.uid_of(object_id)),
+        "type": "Announce",
+        "actor": urls.actor(),
+    }
+    if published:
+        announce["published"] = published
+    announce |= {
+        "to": [PUBLIC],
+        "cc": [Urls(config).actor(), urls.followers()],
+        "object": object_id,
+    }
+    return announce
+
+
+def build_undo(activity: Mapping[str, object]) -> JSONObject:
+    """Undo of one of our activities (an Announce), embedding it: Mastodon matches the boost
+    by the embedded id (undo.rb)."""
+    return {
+        "@context": AS_CONTEXT,
+        "id": f"{_text(activity, 'id')}#undo",
+        "type": "Undo",
+        "actor": _text(activity, "actor"),
+        "to": copy.deepcopy(activity.get("to", [PUBLIC])),
+        "cc": copy.deepcopy(activity.get("cc", [])),
+        "object": _embedded(activity),
     }
 
 
@@ -446,11 +625,13 @@ def build_outbox(
     return outbox, pages
 
 
-def build_outbox_collection(config: Config, total: int, pages: int) -> JSONObject:
+def build_outbox_collection(
+    config: Config, total: int, pages: int, account: str = ""
+) -> JSONObject:
     """The outbox itself. Mastodon reads only its `totalItems` (FEDERATION.md §2.2). An empty outbox
     has inline empty `orderedItems` and no `first`: a complete collection needs no page file, and
     there is no link that could point at a page that does not exist."""
-    urls = Urls(config)
+    urls = Urls(config).for_account(account)
     outbox: JSONObject = {
         "@context": AS_CONTEXT,
         "id": urls.outbox(),
@@ -466,10 +647,15 @@ def build_outbox_collection(config: Config, total: int, pages: int) -> JSONObjec
 
 
 def build_outbox_page(
-    config: Config, objects: Sequence[Mapping[str, object]], number: int, pages: int
+    config: Config,
+    objects: Sequence[Mapping[str, object]],
+    number: int,
+    pages: int,
+    account: str = "",
 ) -> JSONObject:
-    """Page `number` (1-based) of `pages`: Create activities embedding the objects."""
-    urls = Urls(config)
+    """Page `number` (1-based) of `pages`: Create activities embedding the objects, or for a
+    topic account its Announces of them (as Mastodon's outbox lists boosts)."""
+    urls = Urls(config).for_account(account)
     page: JSONObject = {
         "@context": copy.deepcopy(_POST_CONTEXT),
         "id": urls.outbox_page(number),
@@ -481,7 +667,15 @@ def build_outbox_page(
         page["prev"] = urls.outbox_page(number - 1)
     if number < pages:
         page["next"] = urls.outbox_page(number + 1)
-    page["orderedItems"] = [_embedded(build_create(config, obj)) for obj in objects]
+    if account:
+        page["orderedItems"] = [
+            _embedded(
+                build_announce(config, account, _text(obj, "id"), str(obj.get("published", "")))
+            )
+            for obj in objects
+        ]
+    else:
+        page["orderedItems"] = [_embedded(build_create(config, obj)) for obj in objects]
     return page
 
 
@@ -499,12 +693,12 @@ def build_featured(config: Config, object_ids: Sequence[str]) -> JSONObject:
     }
 
 
-def build_followers(config: Config, total: int | None) -> JSONObject:
+def build_followers(config: Config, total: int | None, account: str = "") -> JSONObject:
     """The follower count only. Without `first` Mastodon shows the list as hidden, which
     keeps followers private (FEDERATION.md §2.5); without `total` the count is left out too."""
     followers: JSONObject = {
         "@context": AS_CONTEXT,
-        "id": Urls(config).followers(),
+        "id": Urls(config).for_account(account).followers(),
         "type": "OrderedCollection",
     }
     if total is not None:
@@ -512,9 +706,9 @@ def build_followers(config: Config, total: int | None) -> JSONObject:
     return followers
 
 
-def build_following(config: Config) -> JSONObject:
+def build_following(config: Config, account: str = "") -> JSONObject:
     """The blog follows nobody: a complete, empty collection."""
-    return _empty_collection(Urls(config).following())
+    return _empty_collection(Urls(config).for_account(account).following())
 
 
 def build_replies(config: Config, object_id: str, reply_ids: Sequence[str] = ()) -> JSONObject:

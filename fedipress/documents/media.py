@@ -16,7 +16,16 @@ AP_MEDIA_TYPE = "application/activity+json"
 LD_MEDIA_TYPE = f'application/ld+json; profile="{AS_CONTEXT}"'
 # What a GET for an ActivityPub document asks for (Mastodon sends the same pair).
 AP_ACCEPT = f"{AP_MEDIA_TYPE}, {LD_MEDIA_TYPE}"
+# The two Accept headers Mastodon fetches documents with: json_ld_helper.rb `build_request`
+# (actors, keys, collections), and FetchResourceService (a URL pasted into search), which
+# also takes HTML to find a `rel=alternate` link (FEDERATION.md §5.8).
+MASTODON_ACCEPTS = (
+    f"{AP_MEDIA_TYPE}, application/ld+json",
+    f"{AP_MEDIA_TYPE}, {LD_MEDIA_TYPE}, text/html;q=0.1",
+)
 JRD_MEDIA_TYPE = "application/jrd+json"
+# What a WebFinger GET asks for (Mastodon's webfinger.rb sends the same pair).
+JRD_ACCEPT = f"{JRD_MEDIA_TYPE}, application/json"
 XRD_MEDIA_TYPE = "application/xrd+xml"
 # The recommended types of NodeInfo's PROTOCOL.md; the discovery document is plain JSON.
 NODEINFO_21_MEDIA_TYPE = (

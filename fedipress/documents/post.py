@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -9,12 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, tzinfo
 from typing import Any, Literal
 
-from fedipress.errors import ContentError
+from fedipress.errors import ContentError, Diagnostic
 from fedipress.yamltext import Positions
 
 Kind = Literal["post", "page"]
 
-# Front matter keys with a meaning; anything else is passed to templates in `post.extra`.
+# Front matter keys with a meaning; anything else is passed to templates in `post.extra`
+# (a key close to one of these is taken for a typo and warned about: see `near_misses`).
 KNOWN_KEYS = frozenset(
     {
         "title",
@@ -34,8 +36,14 @@ KNOWN_KEYS = frozenset(
         "sensitive",
         "images",
         "template",
+        "toc",
     }
 )
+# How alike a key must be to a known key to be taken for its typo ('darft' ~ 'draft' is 0.8;
+# 'data' ~ 'date' is 0.75 and stays a key of its own).
+TYPO_CUTOFF = 0.8
+# `draft: "true"`: quoted booleans, as TOML-minded authors and some editors write them.
+_QUOTED_BOOLEANS = {"true": True, "false": False}
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,9 @@ class Post:
     resources: tuple[str, ...] = ()
     links: tuple[str, ...] = ()
     word_count: int = 0
+    toc: tuple[tuple[int, str, str], ...] = ()  # (level, anchor, text) with `toc: true`
+    anchors: tuple[str, ...] = ()  # every id in the content, for `#fragment` link checks
+    warnings: tuple[Diagnostic, ...] = ()  # found while parsing: typos in front matter keys
 
     @property
     def reading_minutes(self) -> int:
@@ -164,7 +175,9 @@ class Meta:
     sensitive: bool | None
     images: tuple[tuple[str, str], ...]
     template: str
+    toc: bool
     extra: dict[str, Any]
+    warnings: tuple[Diagnostic, ...] = ()
 
 
 def parse_meta(
@@ -192,8 +205,14 @@ def parse_meta(
 
     def flag(key: str, default: bool | None = False) -> Any:
         value = meta.get(key, default)
+        if isinstance(value, str) and value.strip().lower() in _QUOTED_BOOLEANS:
+            return _QUOTED_BOOLEANS[value.strip().lower()]
         if value is not None and not isinstance(value, bool):
-            raise fail(key, f"front matter key '{key}' must be true or false (got {value!r})")
+            raise fail(
+                key,
+                f"front matter key '{key}' must be true or false (got {value!r})",
+                f"write '{key}: true' or '{key}: false'",
+            )
         return value
 
     def when(key: str) -> datetime | None:
@@ -259,8 +278,33 @@ def parse_meta(
         sensitive=flag("sensitive", None),
         images=images,
         template=text("template"),
+        toc=flag("toc"),
         extra={k: v for k, v in meta.items() if k not in KNOWN_KEYS},
+        warnings=near_misses(meta, positions),
     )
+
+
+def near_misses(meta: Mapping[str, Any], positions: Positions) -> tuple[Diagnostic, ...]:
+    """A warning for each key that looks like a typo of a known key ('darft', 'Title'):
+    such a key would silently do nothing. Keys of the site's own stay allowed."""
+    warnings = []
+    for key in meta:
+        if key in KNOWN_KEYS:
+            continue
+        lower = key.lower()
+        close = [lower] if lower in KNOWN_KEYS else []
+        close = close or difflib.get_close_matches(lower, KNOWN_KEYS, n=1, cutoff=TYPO_CUTOFF)
+        if close:
+            warnings.append(
+                Diagnostic(
+                    "warning",
+                    f"unknown front matter key '{key}': did you mean '{close[0]}'?",
+                    positions.key(key),
+                    f"rename it to '{close[0]}'; keys of your own for templates go under "
+                    "'params:' (post.extra.params)",
+                )
+            )
+    return tuple(warnings)
 
 
 def _images(meta: Mapping[str, Any], fail: Any) -> tuple[tuple[str, str], ...]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from fedipress.errors import ConfigError, SourceLocation
@@ -24,6 +24,8 @@ class PublishedId:
     type: str  # Note or Article, for the Tombstone's formerType
     published: str  # ISO 8601, when the post first appeared
     deleted: str = ""  # ISO 8601, when a build first found it gone
+    version: str = ""  # hash of the object's text when it was last built
+    edited: str = ""  # ISO 8601, when a build first saw that text, for an edited post
 
 
 def parse_record(text: str, path: str) -> dict[str, PublishedId]:
@@ -40,7 +42,12 @@ def parse_record(text: str, path: str) -> dict[str, PublishedId]:
         raise ConfigError(f"'{RECORD_FILE}' has no 'ids' mapping", SourceLocation(path, 1, 1))
     return {
         uid: PublishedId(
-            uid, str(e.get("type", "Note")), str(e.get("published", "")), str(e.get("deleted", ""))
+            uid,
+            str(e.get("type", "Note")),
+            str(e.get("published", "")),
+            str(e.get("deleted", "")),
+            str(e.get("version", "")),
+            str(e.get("edited", "")),
         )
         for uid, e in entries.items()
         if isinstance(e, dict)
@@ -52,8 +59,9 @@ def render_record(record: Mapping[str, PublishedId]) -> str:
     for uid in sorted(record):
         entry = record[uid]
         item = {"type": entry.type, "published": entry.published}
-        if entry.deleted:
-            item["deleted"] = entry.deleted
+        for key in ("deleted", "version", "edited"):
+            if value := getattr(entry, key):
+                item[key] = value
         ids[uid] = item
     body = {
         "about": "Every ActivityPub id this blog published. Commit this file; never edit "
@@ -85,14 +93,30 @@ def reconcile(
             added.append(uid)
         elif known.deleted or known.type != kind:
             # Back again (an undone deletion) or retyped: the id is live once more.
-            result[uid] = PublishedId(uid, kind, known.published)
+            result[uid] = replace(known, type=kind, deleted="")
     gone = []
     for uid, entry in sorted(result.items()):
         if uid not in live_uids:
             if not entry.deleted:
-                entry = PublishedId(
-                    uid, entry.type, entry.published, now.replace(microsecond=0).isoformat()
-                )
+                entry = replace(entry, deleted=now.replace(microsecond=0).isoformat())
                 result[uid] = entry
             gone.append(entry)
     return Reconciled(result, tuple(gone), tuple(added))
+
+
+def record_version(
+    entry: PublishedId | None, version: str, now: datetime
+) -> tuple[PublishedId | None, datetime | None]:
+    """The entry with the object's current `version`, and when its text was last edited.
+
+    A version other than the recorded one is an edit made now; the first version recorded
+    (a new post, or a record from before versions were kept) is no edit. The edit time is
+    what the object serves as `updated`, so that it agrees with the Update a publish sends.
+    """
+    if entry is None:
+        return None, None
+    if entry.version and entry.version != version:
+        entry = replace(entry, version=version, edited=now.replace(microsecond=0).isoformat())
+    elif not entry.version:
+        entry = replace(entry, version=version)
+    return entry, datetime.fromisoformat(entry.edited) if entry.edited else None

@@ -28,11 +28,35 @@ FOLLOWERS_PATH = "/ap/followers"
 HEALTH_PATH = "/ap/health"
 HOOKS_PATH = "/ap/hooks/"
 DEPLOY_HOOK_PATH = HOOKS_PATH + "deploy"
+# A scheduler (Vercel Cron, any cron with curl) calls it to send the queue: no traffic needed.
+DELIVER_HOOK_PATH = HOOKS_PATH + "deliver"
 WEBFINGER_PATH = "/.well-known/webfinger"
 # The approved likes, boosts and replies, public and cacheable: what a build that cannot reach
 # the store reads, and what the theme's script shows when newer than the page.
 INTERACTIONS_PATH = "/ap/interactions"
-DYNAMIC_PATHS = (INBOX_PATH, FOLLOWERS_PATH, HEALTH_PATH, DEPLOY_HOOK_PATH, INTERACTIONS_PATH)
+DYNAMIC_PATHS = (
+    INBOX_PATH,
+    FOLLOWERS_PATH,
+    HEALTH_PATH,
+    DEPLOY_HOOK_PATH,
+    DELIVER_HOOK_PATH,
+    INTERACTIONS_PATH,
+)
+# Topic accounts (`fediverse.accounts`) live under /ap/topics/<username>/, with the main
+# account's layout: actor, outbox, outbox-pages/N, followers, following, announces/<uid>.
+TOPICS_PATH = "/ap/topics/"
+
+
+def topic_path(username: str, name: str) -> str:
+    """The site path of a topic account's document: '/ap/topics/rust/actor'."""
+    return f"{TOPICS_PATH}{username}/{name}"
+
+
+def dynamic_paths(config: Config) -> tuple[str, ...]:
+    """DYNAMIC_PATHS plus each topic account's followers collection (the live count)."""
+    fedi = config.fediverse
+    topics = tuple(topic_path(a.username, "followers") for a in fedi.accounts) if fedi else ()
+    return DYNAMIC_PATHS + topics
 
 
 def require_fediverse(config: Config) -> FediverseConfig:
@@ -55,9 +79,36 @@ def _check_version(version: str) -> str:
 
 @dataclass(frozen=True)
 class Urls:
-    """The URL layout of the federation documents of one site."""
+    """The URL layout of the federation documents of one site, seen from one of its accounts:
+    `account` is '' for the main account, else a topic account's username. The account
+    decides the actor, its key, outbox, followers and following; posts, the inbox and the
+    well-known documents are the site's, whichever account asks."""
 
     config: Config
+    account: str = ""
+
+    def for_account(self, account: str) -> Urls:
+        """The layout seen from another account of the site; KeyError for an unknown one."""
+        if account:
+            require_fediverse(self.config).account(account)
+        return Urls(self.config, account)
+
+    def accounts(self) -> list[str]:
+        """Every account of the site: '' (the main one), then the topic accounts."""
+        fedi = self.config.fediverse
+        return ["", *(a.username for a in fedi.accounts)] if fedi else [""]
+
+    def account_of(self, actor_id: str | None) -> str | None:
+        """Which account of the site `actor_id` is ('' for the main one), else None."""
+        for account in self.accounts():
+            if actor_id == Urls(self.config, account).actor():
+                return account
+        return None
+
+    def _own(self, name: str) -> str:
+        """An account document: '/ap/<name>' for the main account (ids are forever: that
+        layout stays), '/ap/topics/<username>/<name>' for a topic account."""
+        return self.absolute(topic_path(self.account, name) if self.account else f"/ap/{name}")
 
     def absolute(self, path: str) -> str:
         """The absolute URI of a site path such as '/ap/actor' or '/posts/hello/'."""
@@ -72,10 +123,13 @@ class Urls:
 
     def handle(self) -> str:
         """'user@host': the WebFinger address, on the host of the actor id (FEDERATION.md §1.3)."""
-        return f"{require_fediverse(self.config).username}@{self.config.host}"
+        return f"{self.username()}@{self.config.host}"
+
+    def username(self) -> str:
+        return self.account or require_fediverse(self.config).username
 
     def actor(self) -> str:
-        return self.absolute("/ap/actor")
+        return self._own("actor")
 
     def key_id(self) -> str:
         # A fragment of the actor id: Mastodon then uses the embedded key without a second
@@ -93,21 +147,30 @@ class Urls:
         return self.inbox()
 
     def outbox(self) -> str:
-        return self.absolute("/ap/outbox")
+        return self._own("outbox")
 
     def outbox_page(self, number: int) -> str:
         if number < 1:
             raise ValueError(f"outbox pages are numbered from 1 (got {number})")
-        return self.absolute(f"/ap/outbox-pages/{number}")
+        return self._own(f"outbox-pages/{number}")
 
     def followers(self) -> str:
-        return self.absolute("/ap/followers")
+        return self._own("followers")
 
     def following(self) -> str:
-        return self.absolute("/ap/following")
+        return self._own("following")
 
     def featured(self) -> str:
-        return self.absolute("/ap/featured")
+        return self._own("featured")
+
+    def announce(self, uid: str) -> str:
+        """A topic account's Announce of a post: one id per account and post."""
+        if not self.account:
+            raise ValueError("only topic accounts announce the blog's posts")
+        return self._own(f"announces/{_encode_uid(uid)}")
+
+    def undo(self, activity_id: str) -> str:
+        return f"{activity_id}#undo"
 
     def post(self, uid: str) -> str:
         """The object id of a post: stable for as long as the post's `uid` is
@@ -152,6 +215,10 @@ class Urls:
 
     def move(self, number: int) -> str:
         return f"{self.actor()}#move-{number}"
+
+    def move_record(self) -> str:
+        """The published record's key for the account's Move (its target in `uid`)."""
+        return f"{self.actor()}#move"
 
     # RFC 7033 §4 and Mastodon (webfinger.rb `standard_url`) ask the host root, never a
     # sub-path, so the well-known documents ignore the path of base_url.

@@ -1,4 +1,4 @@
-"""WebFinger (RFC 7033) and host-meta documents for the blog's one account. Pure: no I/O."""
+"""WebFinger (RFC 7033) and host-meta documents for the blog's accounts. Pure: no I/O."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from xml.sax.saxutils import quoteattr
 
 from fedipress.config import Config
 from fedipress.documents.media import AP_MEDIA_TYPE, JSONObject
+from fedipress.documents.post import Tag, slugify
 from fedipress.documents.urls import Urls
 
 # RFC 7033 §10.2. Mastodon accepts any JSON (webfinger.rb has no type check, FEDERATION.md §1.1),
@@ -17,27 +18,37 @@ PROFILE_PAGE_REL = "http://webfinger.net/rel/profile-page"
 ResourceKind = Literal["acct", "url"]
 
 
-def build_jrd(config: Config) -> JSONObject:
+def build_jrd(config: Config, account: str = "") -> JSONObject:
     """The JRD served at `/.well-known/webfinger`, whatever the `resource` query
     (FEDERATION.md §1.5, §1.6).
 
     No OStatus `subscribe` template: it lets a server's local users follow someone from a
     remote page, and a single-actor blog has no local users to follow with (FEDERATION.md §1.2).
     Mastodon reads only `subject` and the `self` link (webfinger.rb `validate_response!`).
-    Raises ValueError when the config has no `fediverse` section.
+    `account` names a topic account ('' the main one). Raises ValueError when the config has
+    no `fediverse` section.
     """
-    urls = Urls(config)
+    urls = Urls(config).for_account(account)
+    profile = _profile_url(config, urls)
     return {
         # Mastodon confirms the handle against this subject, then webfingers the
         # preferredUsername@actor-host handle again and needs `self` == actor id byte for
         # byte (process_account_service.rb `check_webfinger!`, FEDERATION.md §1.3).
         "subject": f"acct:{urls.handle()}",
-        "aliases": [urls.actor(), urls.home()],
+        "aliases": [urls.actor(), profile],
         "links": [
             {"rel": "self", "type": AP_MEDIA_TYPE, "href": urls.actor()},
-            {"rel": PROFILE_PAGE_REL, "type": "text/html", "href": urls.home()},
+            {"rel": PROFILE_PAGE_REL, "type": "text/html", "href": profile},
         ],
     }
+
+
+def _profile_url(config: Config, urls: Urls) -> str:
+    """The account's profile page: the home page, or a topic account's tag page."""
+    if not urls.account:
+        return urls.home()
+    tag = config.fediverse.account(urls.account).tags[0] if config.fediverse else ""
+    return urls.page(Tag(tag, slugify(tag)).url)
 
 
 def parse_resource(resource: str) -> tuple[ResourceKind, str] | None:
@@ -72,17 +83,21 @@ def parse_resource(resource: str) -> tuple[ResourceKind, str] | None:
 
 def jrd_for_resource(config: Config, resource: str | None) -> tuple[int, JSONObject | None]:
     """Status and body for a server that sees the query: 400 when `resource` is missing or
-    malformed (RFC 7033 §4.2), 404 for another account, 200 and the JRD for ours."""
+    malformed (RFC 7033 §4.2), 404 for another account, 200 and the JRD of the account asked
+    for, the main one or a topic account (FEDERATION.md §13)."""
     parsed = parse_resource(resource) if resource else None
     if parsed is None:
         return 400, None
-    urls = Urls(config)
-    ours = {
-        "acct": {urls.handle().lower()},
-        "url": {_url_key(urls.actor()), _url_key(urls.home())},
-    }
     kind, value = parsed
-    return (200, build_jrd(config)) if value in ours[kind] else (404, None)
+    for account in Urls(config).accounts():
+        urls = Urls(config, account)
+        ours = {
+            "acct": {urls.handle().lower()},
+            "url": {_url_key(urls.actor()), _url_key(_profile_url(config, urls))},
+        }
+        if value in ours[kind]:
+            return 200, build_jrd(config, account)
+    return 404, None
 
 
 def _url_key(url: str) -> str:

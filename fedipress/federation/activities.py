@@ -9,6 +9,7 @@ crash never leaves half an effect and a repeated activity has no second one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -24,6 +25,8 @@ from fedipress.documents.activitypub import parse_time
 from fedipress.documents.media import AS_CONTEXT, PUBLIC, JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import StoreConnectionLost
+from fedipress.federation.handles import JrdFetch, confirmed_handle, guessed_handle
+from fedipress.federation.keys import key_id_for
 from fedipress.federation.origins import origin_of
 from fedipress.federation.remote_text import plain_text
 from fedipress.federation.store.base import (
@@ -114,6 +117,7 @@ class Outcome:
 class Prepared:
     actor: RemoteActor | None
     aliases: tuple[str, ...] = ()
+    moved_from: str | None = None  # a Follow from a follower of an account that moved here
     profile: ActorProfile | None = None  # the sender's profile, to store
 
 
@@ -283,12 +287,8 @@ def parse_actor(document: JSONObject, now: datetime) -> RemoteActor | None:
     shared = shared or document.get("sharedInbox")
     if not isinstance(shared, str) or _url_problem(shared, "sharedInbox", True):
         shared = None
-    username = document.get("preferredUsername")
-    handle = (
-        f"{username}@{urlsplit(actor_id).hostname}"
-        if isinstance(username, str) and len(username) <= MAX_TYPE_LENGTH
-        else None
-    )
+    # A guess, port kept; `InboxHandler` confirms it with WebFinger when it can.
+    handle = guessed_handle(actor_id, document.get("preferredUsername"))
     return RemoteActor(actor_id, inbox, shared, handle, now)
 
 
@@ -312,8 +312,37 @@ def build_accept(our_actor: str, follow: JSONObject, kind: str = "Accept") -> JS
 
 
 def queue_reply(store: Store, reply: JSONObject, inbox: str, now: datetime) -> int:
-    """Queue an Accept/Reject to a follower's personal inbox (Mastodon sends them there)."""
-    return store.enqueue(str(reply["id"]), [inbox], json.dumps(reply, ensure_ascii=False), now)
+    """Queue an Accept/Reject to a follower's personal inbox (Mastodon sends them there),
+    signed by the account that answers (its `actor`)."""
+    body = json.dumps(reply, ensure_ascii=False)
+    signer = key_id_for(str(reply["actor"]))
+    return store.enqueue(str(reply["id"]), [inbox], body, now, signed_by=signer)
+
+
+MAX_COLLECTION_PAGES = 10  # pages of a followers or following collection read to find one actor
+
+
+async def collection_has(fetch: DocumentFetch, url: object, member: str) -> bool:
+    """Whether a remote collection (followers, following) lists `member`, reading at most
+    MAX_COLLECTION_PAGES pages. False when it is hidden, missing or unreadable: Mastodon
+    serves a hidden network as a bare count."""
+    document = await fetch(url) if isinstance(url, str) else None
+    seen: set[str] = set()
+    for _ in range(MAX_COLLECTION_PAGES + 1):
+        if not isinstance(document, dict):
+            return False
+        items = document.get("orderedItems", document.get("items")) or []
+        if member in {_id(item) for item in (items if isinstance(items, list) else [items])}:
+            return True
+        following = document.get("first") if "first" in document else document.get("next")
+        if isinstance(following, dict):
+            document = following
+            continue
+        if not isinstance(following, str) or following in seen:
+            return False
+        seen.add(following)
+        document = await fetch(following)
+    return False
 
 
 @dataclass
@@ -323,6 +352,7 @@ class InboxHandler:
     settings: Settings
     fetch_document: DocumentFetch
     forget_key: Callable[[str], None] | None = None  # also drops in-memory copies of a key
+    fetch_jrd: JrdFetch | None = None  # WebFinger, for followers' handles; None: guess them
     # The sender's profile (name, handle, avatar) to store with a like, boost or reply;
     # None when the stored one is fresh or none can be had now.
     fetch_profile: ProfileFetch | None = None
@@ -330,6 +360,19 @@ class InboxHandler:
     @property
     def actor(self) -> str:
         return self.urls.actor()
+
+    def account_of(self, actor_id: str | None) -> str | None:
+        """Which of the site's accounts `actor_id` is ('' the main one), else None."""
+        return self.urls.account_of(actor_id)
+
+    def _actor_of(self, account: str) -> str:
+        return self.urls.for_account(account).actor()
+
+    def _aliases(self, account: str) -> tuple[str, ...]:
+        fedi = self.urls.config.fediverse
+        if fedi is None:
+            return ()
+        return fedi.account(account).also_known_as if account else fedi.also_known_as
 
     def _ours(self, object_id: str | None) -> bool:
         """Is this one of our posts (by object id or by its page URL)?"""
@@ -375,13 +418,17 @@ class InboxHandler:
         self, kind: str, activity: JSONObject, actor: str, now: datetime
     ) -> Prepared | Outcome | None:
         """The network part: the follower's inboxes for a Follow, the target of a Move."""
-        if kind == "Follow" and _id(activity.get("object")) == self.actor:
+        followed = self.account_of(_id(activity.get("object")))
+        if kind == "Follow" and followed is not None:
             document = await self.fetch_document(actor)
             remote = parse_actor(document, now) if document else None
-            if remote is None or remote.actor_id != actor:
+            if document is None or remote is None or remote.actor_id != actor:
                 # Without the follower's inbox no Accept can go out; 503 makes them retry.
                 return Outcome(503, "cannot fetch the follower's actor right now")
-            return Prepared(remote)
+            moved_from = None
+            if self.settings.manually_approves_followers:
+                moved_from = await self._moved_here(followed, actor, document)
+            return Prepared(await self._with_handle(remote, document), moved_from=moved_from)
         if kind == "Move":
             target = _id(activity.get("target"))
             if target is None or _id(activity.get("object")) != actor:
@@ -391,7 +438,10 @@ class InboxHandler:
                 return Prepared(None)
             aliases = document.get("alsoKnownAs") or []
             aliases = aliases if isinstance(aliases, list) else [aliases]
-            return Prepared(parse_actor(document, now), tuple(a for a in aliases if a))
+            moved = parse_actor(document, now)
+            if moved is not None:
+                moved = await self._with_handle(moved, document)
+            return Prepared(moved, tuple(a for a in aliases if a))
         if self.fetch_profile is not None and await self._about_us(kind, activity):
             embedded = activity.get("object") if kind == "Update" else None
             document = embedded if isinstance(embedded, dict) else None
@@ -413,6 +463,31 @@ class InboxHandler:
             stored = await asyncio.to_thread(self.store.get_interaction, parent) if parent else None
             return stored is not None and stored.kind == "reply"
         return False
+
+    async def _moved_here(self, account: str, follower: str, document: JSONObject) -> str | None:
+        """The old account (listed in our `alsoKnownAs`) that moved here and that `follower`
+        follows, else None: after a Move, its followers' servers follow us (FEDERATION.md
+        §8.4). The old account must name us in `movedTo`, and its followers collection, or
+        the follower's following collection, must list the follow (Mastodon follows the
+        target before it undoes the old follow, so both still show it)."""
+        ours = self._actor_of(account)
+        for old in self._aliases(account):
+            old_actor = await self.fetch_document(old)
+            if not isinstance(old_actor, dict) or _id(old_actor.get("movedTo")) != ours:
+                continue
+            if await collection_has(self.fetch_document, old_actor.get("followers"), follower):
+                return old
+            if await collection_has(self.fetch_document, document.get("following"), old):
+                return old
+        return None
+
+    async def _with_handle(self, remote: RemoteActor, document: JSONObject) -> RemoteActor:
+        """The actor with the handle its WebFinger confirms (FEDERATION.md §1.3)."""
+        if self.fetch_jrd is None:
+            return remote
+        username = document.get("preferredUsername")
+        handle = await confirmed_handle(self.fetch_jrd, remote.actor_id, username)
+        return dataclasses.replace(remote, handle=handle)
 
     def _apply(
         self,
@@ -439,16 +514,19 @@ class InboxHandler:
     def _on_follow(
         self, activity: JSONObject, actor: str, now: datetime, prepared: Prepared | None
     ) -> Outcome:
-        if _id(activity.get("object")) != self.actor or prepared is None or not prepared.actor:
+        account = self.account_of(_id(activity.get("object")))
+        if account is None or prepared is None or not prepared.actor:
             return Outcome(202, "Follow of someone else ignored")
         remote = prepared.actor
         self.store.put_remote_actor(remote)
-        known = self.store.get_follower(actor)
+        known = self.store.get_follower(actor, account)
         state: FollowerState = (
             "pending" if self.settings.manually_approves_followers else "accepted"
         )
         if known is not None and known.state == "accepted":
             state = "accepted"  # a repeat Follow re-accepts (Mastodon does, FEDERATION.md §3.3)
+        if prepared.moved_from is not None:
+            state = "accepted"  # they followed the account that moved here (FEDERATION.md §8.4)
         self.store.upsert_follower(
             Follower(
                 actor,
@@ -459,12 +537,18 @@ class InboxHandler:
                 state,
                 known.created_at if known else now,
                 now,
+                account,
             )
         )
         if state == "pending":
             return Outcome(202, "Follow awaits approval")
-        queued = self.queue_reply(build_accept(self.actor, activity), remote.inbox, now)
-        return Outcome(202, "Follow accepted", queued)
+        queued = self.queue_reply(
+            build_accept(self._actor_of(account), activity), remote.inbox, now
+        )
+        effect = "Follow accepted"
+        if prepared.moved_from is not None:
+            effect += f" (a follower of {prepared.moved_from}, which moved here)"
+        return Outcome(202, effect, queued)
 
     def queue_reply(self, reply: JSONObject, inbox: str, now: datetime) -> int:
         return queue_reply(self.store, reply, inbox, now)
@@ -475,17 +559,27 @@ class InboxHandler:
         inner_type = _type(inner)
         if inner_type is not None and _id(inner.get("actor")) not in (None, actor):  # type: ignore[union-attr]
             return Outcome(202, "Undo of someone else's activity ignored")
-        if inner_type == "Follow" and _id(inner.get("object")) not in (None, self.actor):  # type: ignore[union-attr]
+        account: str | None = None  # which of our accounts was followed, when it says
+        if inner_type == "Follow" and (followed := _id(inner.get("object"))) is not None:  # type: ignore[union-attr]
             # Mastodon keys the Undo on the inner Follow's object too (undo.rb, FEDERATION.md §3.4).
-            return Outcome(202, "Undo of a Follow of someone else ignored")
-        follower = self.store.get_follower(actor)
-        is_follow = inner_type == "Follow" or (
-            follower is not None
-            and inner_id is not None
-            and inner_id == follower.follow_activity_id
-        )
-        if is_follow:
-            removed = self.store.remove_follower(actor)
+            account = self.account_of(followed)
+            if account is None:
+                return Outcome(202, "Undo of a Follow of someone else ignored")
+        follower: Follower | None = None
+        if account is not None:
+            follower = self.store.get_follower(actor, account)
+        elif inner_id is not None and inner_type in (None, "Follow"):
+            # A Follow by id alone: the stored Follow with that id says which account.
+            by_id = self.store.get_follower_by_follow_id(inner_id)
+            follower = by_id if by_id is not None and by_id.actor_id == actor else None
+        if follower is None and inner_type == "Follow" and account is None:
+            follower = self.store.get_follower(actor)
+        if inner_type == "Follow" or follower is not None:
+            account = follower.account if follower is not None else account or ""
+            removed = self.store.remove_follower(actor, account)
+            if removed and (target := self._moved_to(account)) is not None:
+                # After our Move, an unfollow is the old half of a re-follow of the target.
+                self.store.record_moved_follower(account, actor, target, now)
             return Outcome(202, "unfollowed" if removed else "Undo of an unknown Follow")
         if inner_type in ("Like", "Announce") or inner_id:
             # By id only the sender's own like or boost: an id names no owner by itself.
@@ -505,9 +599,17 @@ class InboxHandler:
             return Outcome(202, "Undo of nothing known")
         return Outcome(202, "Undo ignored")
 
+    def _moved_to(self, account: str) -> str | None:
+        """The target of this account's Move, once it was sent (the published record keeps
+        it), else None."""
+        move = self.store.get_published(self.urls.for_account(account).move_record())
+        return move.uid if move is not None and move.state == "live" else None
+
     def _on_block(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
-        if _id(activity.get("object")) == self.actor:
-            self.store.remove_follower(actor)  # stop delivering to them (FEDERATION.md §7)
+        account = self.account_of(_id(activity.get("object")))
+        if account is not None:
+            # Stop delivering to them from that account (FEDERATION.md §7).
+            self.store.remove_follower(actor, account)
             return Outcome(202, "blocked by a follower: removed")
         return Outcome(202, "Block ignored")
 
@@ -515,7 +617,7 @@ class InboxHandler:
         target = _id(activity.get("object"))
         if target == actor:
             # An account deleted: forget it without fetching anything (FEDERATION.md §4.4).
-            self.store.remove_follower(actor)
+            self.store.remove_follower(actor, None)
             forgotten = self.store.remove_actor_interactions(actor)
             return Outcome(202, "actor deleted", shown=forgotten > 0)
         stored = self.store.get_interaction(target) if target else None
@@ -542,18 +644,19 @@ class InboxHandler:
                         self.forget_key(str(entry["id"]))
                     else:
                         self.store.delete_key(str(entry["id"]))
-            follower = self.store.get_follower(actor)
-            if follower is not None:
+            for follower in self._following(actor):
                 self.store.upsert_follower(
                     Follower(
                         actor,
                         remote.inbox,
                         remote.shared_inbox,
-                        remote.handle or follower.handle,
+                        # The handle WebFinger confirmed at the Follow stays.
+                        follower.handle or remote.handle,
                         follower.follow_activity_id,
                         follower.state,
                         follower.created_at,
                         now,
+                        follower.account,
                     )
                 )
             # A new name or avatar shows on every page the actor interacted with.
@@ -584,11 +687,16 @@ class InboxHandler:
         self.store.update_interaction(edited)
         return Outcome(202, "reply updated", shown=_shown(stored) or _shown(edited))
 
+    def _following(self, actor: str) -> list[Follower]:
+        """`actor`'s follower entries, one per account of the site it follows."""
+        found = (self.store.get_follower(actor, account) for account in self.urls.accounts())
+        return [follower for follower in found if follower is not None]
+
     def _on_move(
         self, activity: JSONObject, actor: str, now: datetime, prepared: Prepared | None
     ) -> Outcome:
-        follower = self.store.get_follower(actor)
-        if follower is None:
+        entries = self._following(actor)
+        if not entries:
             return Outcome(202, "Move of someone who does not follow the blog ignored")
         target = prepared.actor if prepared else None
         if target is None:
@@ -596,19 +704,21 @@ class InboxHandler:
         if actor not in prepared.aliases:  # type: ignore[union-attr]
             # Mastodon requires the target to list the old account (move.rb, FEDERATION.md §8.1).
             return Outcome(202, "Move target does not list the old account; ignored")
-        self.store.remove_follower(actor)
-        self.store.upsert_follower(
-            Follower(
-                target.actor_id,
-                target.inbox,
-                target.shared_inbox,
-                target.handle,
-                follower.follow_activity_id,
-                follower.state,
-                now,
-                now,
+        for follower in entries:
+            self.store.remove_follower(actor, follower.account)
+            self.store.upsert_follower(
+                Follower(
+                    target.actor_id,
+                    target.inbox,
+                    target.shared_inbox,
+                    target.handle,
+                    follower.follow_activity_id,
+                    follower.state,
+                    now,
+                    now,
+                    follower.account,
+                )
             )
-        )
         return Outcome(202, "follower moved")
 
     # --- interactions -------------------------------------------------------------------
@@ -690,13 +800,14 @@ class InboxHandler:
         return Outcome(202, f"reply stored ({item.state})", shown=_shown(item))
 
     def _reply_state(self, actor: str) -> InteractionState:
-        """The moderation policy: shown at once for every sender, for followers, or none."""
+        """The moderation policy: shown at once for every sender, for followers, or none. A
+        follower of any account of the site counts: a topic account's followers read the
+        blog's posts through its boosts, and their replies go to the post itself."""
         policy = self.settings.moderation
         if policy == "all":
             return "approved"
         if policy == "followers":
-            follower = self.store.get_follower(actor)
-            if follower is not None and follower.state == "accepted":
+            if any(f.state == "accepted" for f in self._following(actor)):
                 return "approved"
         return "pending"
 

@@ -11,6 +11,14 @@ Each outcome is committed before its request's slot (the per-host limit) is give
 small group commits, so a crash re-sends at most the requests in flight: per process, at
 most `per_host` per host and `batch` in all. The sender loop also prunes old rows (seen
 activity ids, finished deliveries) on a schedule: see Retention.
+
+Rows of other channels (a Matrix room: federation/matrix.py) go through the same queue and
+the same loop; a Channel sends each of them and says what its answers mean.
+
+A drain may have a time budget (a serverless invocation that must return): no request
+starts after it, rows claimed but not sent are handed back untouched, and a request still
+in flight is cut off and due again at once, without counting against its host. The next
+drain picks up where this one stopped.
 """
 
 from __future__ import annotations
@@ -18,13 +26,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 import anyio
@@ -35,9 +44,12 @@ from fedipress.federation.fetch import user_agent_for
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.signatures import sign_request
 from fedipress.federation.ssrf import GuardedTransport, check_destination
-from fedipress.federation.store.base import Delivery, Store
+from fedipress.federation.store.base import ACTIVITYPUB, Delivery, Store
 
 HOST_UNAVAILABLE = "host unavailable"
+# A request cut off when its drain's time budget ran out: it may have arrived, so it is sent
+# again (receivers drop a repeated activity id), and it says nothing about the host.
+INTERRUPTED = "interrupted: the drain's time budget ran out"
 Verdict = Literal["done", "retry", "dead", "gone"]
 MAX_ANSWER_BYTES = 4096  # of an answer's body read at most: only for the log and `deliveries`
 MAX_ERROR_CHARS = 500  # of it kept as the delivery's last error
@@ -127,11 +139,13 @@ class Retention:
     1 hour of clock skew): a replay after that fails the signature check. Finished
     deliveries keep `enqueue` from queueing the same activity id to the same inbox twice; the
     published record already stops a repeated publish, so they are a second guard, kept a
-    month too. Pending and dead deliveries are never pruned.
+    month too. Dead (given-up) deliveries stay three months for `deliveries --retry-dead`,
+    then go: Follows that cannot be answered must not pile up for ever. Pending ones stay.
     """
 
     seen: timedelta = timedelta(days=30)
     deliveries: timedelta = timedelta(days=30)
+    dead: timedelta = timedelta(days=90)
     interval: timedelta = timedelta(hours=1)
 
 
@@ -142,17 +156,53 @@ class Outcome:
     status: int | None
     verdict: Verdict
     error: str = ""
+    remote_id: str | None = None  # what the receiving side calls it (a Matrix event id)
+    waiting: bool = False  # not sent yet: it waits for another delivery, the host is fine
 
 
 Result = tuple[Delivery, Outcome, timedelta | None]  # an outcome and its Retry-After
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """What one try of a channel's delivery gave: the status (None: no answer), an error for
+    the log and the row, a Retry-After, the receiving side's id for what was sent, and
+    `waiting` when nothing was sent because the row waits for another one (an edit for its
+    announcement): retried later without counting against the host."""
+
+    status: int | None
+    error: str = ""
+    retry_after: timedelta | None = None
+    remote_id: str | None = None
+    waiting: bool = False
+
+
+class Channel(Protocol):
+    """A way to deliver other than a signed ActivityPub POST (a Matrix room): its rows share
+    the queue, the leases, the per-host limits and the retries; the channel sends one row
+    and says what its statuses mean."""
+
+    async def send(self, delivery: Delivery) -> Attempt:
+        """One try; never raises for a network failure (that is an Attempt without status)."""
+        ...
+
+    def verdict(self, status: int | None) -> Verdict: ...
+
+    def settle(self, store: Store, delivery: Delivery, outcome: Outcome, now: datetime) -> None:
+        """Runs in the transaction that records `outcome`: what the channel remembers of it."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 @dataclass
 class Sender:
-    """Sends due deliveries from the store's queue, signed with the blog's key.
+    """Sends due deliveries from the store's queue, each signed by the account that sends it.
 
-    `store` calls are synchronous and short; the network part is async, with a limit of
-    concurrent requests per host so one slow server cannot hold up the rest.
+    `signer` is the main account's key; `keys` holds every other key a delivery may name, by
+    key id and by fingerprint (a rotation pins the old key by its fingerprint). `store` calls
+    are synchronous and short; the network part is async, with a limit of concurrent
+    requests per host so one slow server cannot hold up the rest.
     """
 
     store: Store
@@ -177,6 +227,14 @@ class Sender:
     probe_interval: timedelta = timedelta(hours=6)
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    keys: Mapping[str, SigningKey] = field(default_factory=dict)
+    # Called, after the outcome is committed, with the fingerprint of a pinned key once no
+    # pending delivery needs it any more (a rotation's old key can go).
+    on_key_done: Callable[[str], None] | None = None
+    # Other channels by name (Delivery.channel); the sender claims only the rows it can send.
+    # Their rows are not signed: `signer` and `keys` are for ActivityPub rows only.
+    channels: Mapping[str, Channel] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic  # seconds, for drain budgets
 
     max_clients: int = 2048  # per-host connection pools kept open at once
 
@@ -198,6 +256,8 @@ class Sender:
         self._clients.clear()
         for client in clients:
             await client.aclose()
+        for channel in self.channels.values():
+            await channel.aclose()
 
     def _client_for(self, url: str) -> httpx.AsyncClient:
         if self.client is not None:
@@ -221,22 +281,43 @@ class Sender:
             asyncio.get_running_loop().create_task(oldest.aclose())
         return client
 
-    async def drain(self, progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    async def drain(
+        self, progress: Callable[[int], None] | None = None, budget: float | None = None
+    ) -> list[Outcome]:
         """Send every delivery that is due now (several batches if needed); `progress` is
-        told how many were sent so far after each batch."""
+        told how many were sent so far after each batch.
+
+        With a `budget` (seconds), the drain ends within it: no request starts once it has
+        passed, claimed rows not sent by then are released as they were, and a request in
+        flight is cut off (INTERRUPTED) and due again at once. Nothing is lost; the next
+        drain continues with what is left, oldest first."""
+        stop_at = None if budget is None else self.monotonic() + budget
         outcomes: list[Outcome] = []
-        while True:
+        while stop_at is None or self.monotonic() < stop_at:
             claimed = await asyncio.to_thread(
-                self.store.claim_due, self.now(), self.batch, self.lease_seconds, self.owner
+                self.store.claim_due,
+                self.now(),
+                self.batch,
+                self.lease_seconds,
+                self.owner,
+                (ACTIVITYPUB, *self.channels),
             )
             if not claimed:
-                return outcomes
+                break
             unavailable = await asyncio.to_thread(self._unavailable, claimed)
-            outcomes += await asyncio.gather(
-                *(self._skip(d) if d.id in unavailable else self._deliver(d) for d in claimed)
+            results = await asyncio.gather(
+                *(
+                    self._skip(d) if d.id in unavailable else self._deliver(d, stop_at)
+                    for d in claimed
+                )
             )
+            outcomes += [outcome for outcome in results if outcome is not None]
+            unsent = [d.id for d, outcome in zip(claimed, results, strict=True) if outcome is None]
+            if unsent:
+                await asyncio.to_thread(self.store.release, unsent, self.owner)
             if progress is not None:
                 progress(len(outcomes))
+        return outcomes
 
     async def run(self, stop: asyncio.Event, idle: float = 5.0) -> None:
         """Drain now, then whenever woken (a new row was queued) or every `idle` seconds;
@@ -251,11 +332,11 @@ class Sender:
             for task in waiters:
                 task.cancel()
 
-    async def drain_and_prune(self) -> list[Outcome]:
-        """A serverless request's sending round: prune first if due (a drain may use up the
-        request's time budget), then send what is due."""
+    async def drain_and_prune(self, budget: float | None = None) -> list[Outcome]:
+        """A serverless invocation's sending round: prune first if due (a drain may use up
+        the time budget), then send what is due within `budget` seconds."""
         await self.prune_if_due()
-        return await self.drain()
+        return await self.drain(budget=budget)
 
     async def prune_if_due(self) -> int:
         """Delete rows older than the retention, at most once per `retention.interval`;
@@ -276,7 +357,9 @@ class Sender:
     def _prune(self, now: datetime) -> tuple[int, int]:
         return (
             self.store.prune_seen(now - self.retention.seen),
-            self.store.prune_deliveries(now - self.retention.deliveries),
+            self.store.prune_deliveries(
+                now - self.retention.deliveries, dead_older_than=now - self.retention.dead
+            ),
         )
 
     def _limit(self, url: str) -> asyncio.Semaphore:
@@ -311,15 +394,45 @@ class Sender:
         await self._commit((delivery, outcome, self.probe_interval))
         return outcome
 
-    async def _deliver(self, delivery: Delivery) -> Outcome:
+    async def _deliver(self, delivery: Delivery, stop_at: float | None = None) -> Outcome | None:
+        """Send one delivery and record its outcome; None when the budget ending at
+        `stop_at` ran out before its turn came (it was not sent: the caller releases it)."""
         # The slot is held until the outcome is committed: what a crash can re-send is
         # bounded by the slots, not by how far the commits lag behind the network.
         async with self._limit(delivery.inbox_url):
-            status, error, retry_after = await self._post(delivery)
-            verdict = self.policy.verdict(status)
-            outcome = Outcome(delivery.id, delivery.inbox_url, status, verdict, error)
+            if stop_at is not None and self.monotonic() >= stop_at:
+                return None
+            channel = self.channels.get(delivery.channel)
+            if channel is None:
+                status, error, retry_after = await self._post(delivery, stop_at)
+                verdict = self.policy.verdict(status)
+                outcome = Outcome(delivery.id, delivery.inbox_url, status, verdict, error)
+            else:
+                outcome, retry_after = await self._send_on(channel, delivery, stop_at)
             await self._commit((delivery, outcome, retry_after))
         return outcome
+
+    async def _send_on(
+        self, channel: Channel, delivery: Delivery, stop_at: float | None
+    ) -> tuple[Outcome, timedelta | None]:
+        """One try on another channel, cut off like a POST when the drain's budget ends (the
+        channel's own idempotency, such as a Matrix transaction id, makes the retry safe)."""
+        limit = None if stop_at is None else max(stop_at - self.monotonic(), 0.0)
+        with anyio.move_on_after(limit) as scope:
+            attempt = await channel.send(delivery)
+        if scope.cancelled_caught:
+            interrupted = Outcome(delivery.id, delivery.inbox_url, None, "retry", INTERRUPTED)
+            return interrupted, None
+        outcome = Outcome(
+            delivery.id,
+            delivery.inbox_url,
+            attempt.status,
+            "retry" if attempt.waiting else channel.verdict(attempt.status),
+            attempt.error[:MAX_ERROR_CHARS],
+            attempt.remote_id,
+            attempt.waiting,
+        )
+        return outcome, attempt.retry_after
 
     async def _commit(self, result: Result) -> None:
         """Record one outcome, in a group commit with those that finished meanwhile: one
@@ -344,26 +457,61 @@ class Sender:
         with self.store.transaction():
             for delivery, outcome, retry_after in results:
                 self._record(delivery, outcome, retry_after)
+            pinned = {d.signing_key for d, _, _ in results if d.signing_key}
+            done = [key for key in pinned if not self.store.count_pending_signed_with(key)]
+        if self.on_key_done is not None:
+            for key in done:
+                self.on_key_done(key)
 
-    async def _post(self, delivery: Delivery) -> tuple[int | None, str, timedelta | None]:
+    def signer_for(self, delivery: Delivery) -> SigningKey | None:
+        """The key a delivery is signed with: the pinned one (by fingerprint) if this process
+        has it, else the current key of its key id; None when this process has neither (the
+        delivery waits: a wrong key id would be refused as another actor's). A pinned key
+        that is gone falls back to the current one: receivers then refetch the actor."""
+        key_id = delivery.signed_by or self.signer.key_id
+        if delivery.signing_key:
+            pinned = self.keys.get(delivery.signing_key)
+            if pinned is not None:
+                return SigningKey(key_id, pinned.private_key)
+            log.warning(
+                "the key %s pinned for %s is gone; signing with the current key",
+                delivery.signing_key,
+                delivery.activity_id,
+            )
+        if key_id == self.signer.key_id:
+            return self.signer
+        return self.keys.get(key_id)
+
+    async def _post(
+        self, delivery: Delivery, stop_at: float | None = None
+    ) -> tuple[int | None, str, timedelta | None]:
         """POST one delivery: (status, error, Retry-After). The whole request, the answer's
-        body included, gets `deadline` seconds. Once a status has arrived it decides: a body
+        body included, gets `deadline` seconds, or what is left of the drain's budget (then
+        a request cut off answers INTERRUPTED). Once a status has arrived it decides: a body
         that is endless, slow or shorter than it said does not make an accepted POST a retry.
         """
         started = anyio.current_time()
+        limit, budgeted = self.deadline, False
+        if stop_at is not None and stop_at - self.monotonic() < self.deadline:
+            limit, budgeted = max(stop_at - self.monotonic(), 0.0), True
         try:
-            with anyio.fail_after(self.deadline):
+            with anyio.fail_after(limit):
                 refusal = await check_destination(delivery.inbox_url, self.allow_private)
                 if refusal is not None:
                     return 403, f"refused: {refusal}", None  # never retried: a private address
-                response = await self._send(delivery)
+                signer = self.signer_for(delivery)
+                if signer is None:
+                    return None, f"no private key for {delivery.signed_by} here", None
+                response = await self._send(delivery, signer)
         except TimeoutError:
+            if budgeted:
+                return None, INTERRUPTED, None
             return None, f"no answer within {self.deadline} s", None
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_CHARS], None
         answer = bytearray()
         try:
-            with anyio.CancelScope(deadline=started + self.deadline):
+            with anyio.CancelScope(deadline=started + limit):
                 await _read_answer(response, answer)
         finally:
             await response.aclose()
@@ -371,7 +519,7 @@ class Sender:
         error = "" if response.is_success else answer.decode("utf-8", "replace")
         return response.status_code, error[:MAX_ERROR_CHARS], retry_after
 
-    async def _send(self, delivery: Delivery) -> httpx.Response:
+    async def _send(self, delivery: Delivery, signer: SigningKey) -> httpx.Response:
         """Sign and send the POST; the answer's body is left unread (streamed)."""
         body = delivery.body.encode()
         headers = sign_request(
@@ -385,8 +533,8 @@ class Sender:
                 "Accept-Encoding": "identity",
             },
             body,
-            self.signer.key_id,
-            self.signer.private_key,
+            signer.key_id,
+            signer.private_key,
             self.now(),
         )
         client = self._client_for(delivery.inbox_url)
@@ -399,6 +547,8 @@ class Sender:
         """Store one outcome; runs inside _record_all's transaction."""
         now = self.now()
         host = host_of(delivery.inbox_url)
+        if (channel := self.channels.get(delivery.channel)) is not None:
+            channel.settle(self.store, delivery, outcome, now)
         if outcome.verdict == "done":
             self.store.complete(delivery.id, outcome.status, now)
             self.store.record_host_success(host, now)
@@ -418,7 +568,11 @@ class Sender:
                 outcome.error[:200],
             )
             return
-        if outcome.error != HOST_UNAVAILABLE:
+        if outcome.error == INTERRUPTED:
+            # Cut off by the budget, not refused: due again at once, no backoff, no failure.
+            self.store.retry_later(delivery.id, now, outcome.status, outcome.error, now)
+            return
+        if outcome.error != HOST_UNAVAILABLE and not outcome.waiting:
             days = self.store.record_host_failure(host, now)
             if days >= self.unavailable_after_days:
                 self.store.set_host_unavailable(host, True)
@@ -435,7 +589,8 @@ class Sender:
         else:
             self.store.retry_later(delivery.id, when, outcome.status, outcome.error, now)
             # A host marked unavailable is skipped quietly until its next probe.
-            level = logging.DEBUG if outcome.error == HOST_UNAVAILABLE else logging.INFO
+            quiet = outcome.error == HOST_UNAVAILABLE or outcome.waiting
+            level = logging.DEBUG if quiet else logging.INFO
             log.log(
                 level,
                 "will retry %s to %s at %s: %s",

@@ -22,7 +22,13 @@ import anyio.to_thread
 import httpx
 
 from fedipress import __version__
-from fedipress.documents.media import AP_ACCEPT, JSONObject, is_activity_media_type
+from fedipress.documents.media import (
+    AP_ACCEPT,
+    JRD_ACCEPT,
+    JRD_MEDIA_TYPE,
+    JSONObject,
+    is_activity_media_type,
+)
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.origins import Origin, origin_of
 from fedipress.federation.signatures import (
@@ -55,8 +61,10 @@ class FetchLimits:
     max_body: int = 1024 * 1024
     max_redirects: int = 3
     # GETs to one origin at a time: a host that answers slowly holds at most this many of
-    # the client's 20 connections, so it cannot starve fetches from every other host.
+    # the client's `connections`, so it takes 25 slow hosts at once to fill the pool, and
+    # each holds its connections only until the key fetch's deadline.
     per_host: int = 4
+    connections: int = 100
 
 
 @dataclass(frozen=True)
@@ -100,8 +108,9 @@ def make_client(
 ) -> httpx.AsyncClient:
     """An AsyncClient for every outbound request: guarded transport, no redirects, timeouts."""
     limits = limits or FetchLimits()
+    pool = httpx.Limits(max_connections=limits.connections, max_keepalive_connections=20)
     return httpx.AsyncClient(
-        transport=GuardedTransport(allow_private),
+        transport=GuardedTransport(allow_private, pool),
         timeout=_timeout(limits),
         follow_redirects=False,
         trust_env=False,
@@ -173,10 +182,18 @@ class Fetcher:
         that refuses those stubs; checking the final URL too keeps an open redirect from
         lending an origin to another host's document (Mastodon's CVE-2024-23832 fix).
         """
+        return await self._fetch(url, _AP_DOCUMENT)
+
+    async def fetch_jrd(self, url: str) -> FetchResult:
+        """GET a WebFinger answer (a JRD): as `fetch_json`, but `application/jrd+json` or
+        `application/json`, and a JRD has a `subject` instead of an `id` to check."""
+        return await self._fetch(url, _JRD_DOCUMENT)
+
+    async def _fetch(self, url: str, kind: _Kind) -> FetchResult:
         try:
             with anyio.fail_after(self.limits.total):
                 async with self._host_slot(url):
-                    return await self._fetch_json(url)
+                    return await self._fetch_json(url, kind)
         except TimeoutError:
             return FetchResult(url, failure="timeout", reason=f"no answer in {self.limits.total} s")
 
@@ -197,11 +214,11 @@ class Fetcher:
             if slot.users == 0:
                 del self._hosts[origin]
 
-    async def _fetch_json(self, url: str) -> FetchResult:
+    async def _fetch_json(self, url: str, kind: _Kind) -> FetchResult:
         async def read(current: str, response: httpx.Response) -> FetchResult:
-            return await self._read_document(url, current, response)
+            return await self._read_document(url, current, response, kind)
 
-        return await self._follow(url, AP_ACCEPT, self.signer, read)
+        return await self._follow(url, kind.accept, self.signer if kind.signed else None, read)
 
     async def fetch_bytes(
         self,
@@ -309,14 +326,11 @@ class Fetcher:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             return f"body over {cap} bytes (Content-Length {declared})"
-        encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
-        if encoding not in _DECODERS:
-            return f"content-encoding {encoding!r} was not asked for"
-        body = await _read_capped(response, _DECODERS[encoding], cap)
-        return f"body over {cap} bytes" if body is None else body
+        body, why = await read_body(response, cap)
+        return why if body is None else body
 
     async def _read_document(
-        self, url: str, final_url: str, response: httpx.Response
+        self, url: str, final_url: str, response: httpx.Response, kind: _Kind
     ) -> FetchResult:
         failed = FetchResult(url, response.status_code, final_url=final_url)
         status = response.status_code
@@ -326,7 +340,7 @@ class Fetcher:
         if not 200 <= status < 300:
             return replace(failed, failure="http_error", reason=f"HTTP {status}")
         content_type = response.headers.get("content-type", "")
-        if not is_activity_media_type(content_type):
+        if not kind.media_type_ok(content_type):
             return replace(failed, failure="wrong_media_type", reason=repr(content_type))
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.limits.max_body:
@@ -345,11 +359,29 @@ class Fetcher:
             return replace(failed, failure="not_json", reason=str(exc))
         if not isinstance(document, dict):
             return replace(failed, failure="not_json", reason="not a JSON object")
-        mismatch = _id_mismatch(document.get("id"), url, final_url)
+        mismatch = _id_mismatch(document.get("id"), url, final_url) if kind.has_id else None
         if mismatch:
             return replace(failed, failure="id_mismatch", reason=mismatch)
         return replace(failed, document=document)
 
+
+@dataclass(frozen=True)
+class _Kind:
+    """What a GET asks for and accepts: ActivityPub documents, or WebFinger's JRDs."""
+
+    accept: str
+    media_type_ok: Callable[[str], bool]
+    has_id: bool  # check the document's `id` against the URL (FEP-fe34)
+    signed: bool  # WebFinger GETs go unsigned, as Mastodon sends them
+
+
+def _is_jrd_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in (JRD_MEDIA_TYPE, "application/json")
+
+
+_AP_DOCUMENT = _Kind(AP_ACCEPT, is_activity_media_type, True, True)
+_JRD_DOCUMENT = _Kind(JRD_ACCEPT, _is_jrd_media_type, False, False)
 
 # The encodings a GET asks for (Accept-Encoding), and the zlib window that decodes each.
 _DECODERS: dict[str, int | None] = {
@@ -359,6 +391,18 @@ _DECODERS: dict[str, int | None] = {
     "deflate": zlib.MAX_WBITS,  # RFC 9110 §8.4.1.2: zlib-wrapped
 }
 ACCEPT_ENCODING = "gzip, deflate"
+
+
+async def read_body(response: httpx.Response, cap: int) -> tuple[bytes | None, str]:
+    """A streamed response's body decoded by its Content-Encoding, as `(body, "")`, or
+    `(None, why)`: over `cap` bytes, or an encoding ACCEPT_ENCODING did not ask for."""
+    encoding = response.headers.get("content-encoding", "").strip().lower() or "identity"
+    if encoding not in _DECODERS:
+        return None, f"content-encoding {encoding!r} was not asked for"
+    body = await _read_capped(response, _DECODERS[encoding], cap)
+    if body is None:
+        return None, f"body over {cap} bytes"
+    return body, ""
 
 
 async def _read_capped(response: httpx.Response, wbits: int | None, cap: int) -> bytes | None:

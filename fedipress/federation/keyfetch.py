@@ -11,6 +11,7 @@ from typing import Protocol
 from urllib.parse import urldefrag
 
 import anyio
+import anyio.to_thread
 
 from fedipress.documents.media import JSONObject
 from fedipress.federation.fetch import Fetcher, FetchResult, may_work_later
@@ -93,7 +94,7 @@ class CachedKeyFetcher:
         if malformed:
             return KeyProblem(malformed)
         now = self._now()
-        cached = self._cached(key_id)
+        cached = await self._cached(key_id)
         if cached is not None:
             key, fetched_at = cached
             if now - fetched_at < (self._min_refresh_interval if refresh else self._ttl):
@@ -121,18 +122,18 @@ class CachedKeyFetcher:
     async def _fetch(self, key_id: str, now: datetime) -> RemoteKey | KeyGone | KeyProblem:
         result = await self._fetcher.fetch_json(urldefrag(key_id).url)
         if result.document is None:
-            return self._failed(key_id, result)
+            return await self._failed(key_id, result)
         key = key_from_document(result.document, key_id)
         if key is None:
-            self._forget(key_id)  # the actor no longer publishes this key: revoked
+            await self._drop(key_id)  # the actor no longer publishes this key: revoked
             return KeyProblem(f"{result.final_url} does not hold {key_id} for an owner there")
         if normalize_url(result.final_url) != normalize_url(key.owner):
             owner = await self._fetcher.fetch_json(key.owner)
             if owner.document is None:
-                return self._failed(key_id, owner)
+                return await self._failed(key_id, owner)
             listed = key_from_document(owner.document, key_id)
             if owner.document.get("id") != key.owner or listed is None or listed.owner != key.owner:
-                self._forget(key_id)
+                await self._drop(key_id)
                 return KeyProblem(f"the actor {key.owner} does not list the key {key_id}")
             key = listed  # the actor's own document is the authority on its key
             self._keep_document(owner.document, now)
@@ -140,20 +141,23 @@ class CachedKeyFetcher:
             self._keep_document(result.document, now)
         self._remember(key, now)
         if self._cache is not None:
-            self._cache.put_key(key, now)
+            await anyio.to_thread.run_sync(self._cache.put_key, key, now)
         return key
 
-    def _failed(self, key_id: str, result: FetchResult) -> KeyGone | KeyProblem:
+    async def _failed(self, key_id: str, result: FetchResult) -> KeyGone | KeyProblem:
         if result.failure in ("not_found", "gone"):
-            self._forget(key_id)
+            await self._drop(key_id)
             return KeyGone(result.status, result.final_url or result.url)
         reason = f"{result.final_url or result.url}: {result.failure} ({result.reason})"
         return KeyProblem(reason, retry=may_work_later(result))
 
-    def _cached(self, key_id: str) -> tuple[RemoteKey, datetime] | None:
+    async def _cached(self, key_id: str) -> tuple[RemoteKey, datetime] | None:
         if key_id in self._memory:
             return self._memory[key_id]
-        stored = self._cache.get_key(key_id) if self._cache is not None else None
+        if self._cache is None:
+            return None
+        # The persistent cache is the store: its calls block, so they run in a thread.
+        stored = await anyio.to_thread.run_sync(self._cache.get_key, key_id)
         if stored is None:
             return None
         key = RemoteKey(stored.key_id, stored.owner, stored.public_key_pem)
@@ -183,13 +187,15 @@ class CachedKeyFetcher:
         return kept[0]
 
     def forget(self, key_id: str) -> None:
-        """Drop a key from both caches, e.g. after its actor sent an Update (key rotation)."""
-        self._forget(key_id)
-
-    def _forget(self, key_id: str) -> None:
+        """Drop a key from both caches, e.g. after its actor sent an Update (key rotation).
+        Blocking: the inbox calls it inside its store transaction, in a worker thread."""
         self._memory.pop(key_id, None)
         if self._cache is not None:
             self._cache.delete_key(key_id)
+
+    async def _drop(self, key_id: str) -> None:
+        """`forget`, from the event loop."""
+        await anyio.to_thread.run_sync(self.forget, key_id)
 
 
 @dataclass

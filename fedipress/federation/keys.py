@@ -5,6 +5,7 @@ Pure: PEM text in, key objects out; reading key files from disk is the caller's 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -31,6 +32,10 @@ class SigningKey:
 
     key_id: str
     private_key: RSAPrivateKey
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.private_key.public_key())
 
 
 def generate_private_key(bits: int = DEFAULT_KEY_BITS) -> RSAPrivateKey:
@@ -101,6 +106,15 @@ def private_pem(private_key: RSAPrivateKey) -> str:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     ).decode("ascii")
+
+
+def fingerprint(public_key: RSAPublicKey) -> str:
+    """A short name of a key pair: the SHA-256 of its public key (SPKI DER), in hex. It tells
+    two keys of one key id apart, as during a rotation."""
+    der = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()[:32]
 
 
 def key_id_for(actor_id: str) -> str:

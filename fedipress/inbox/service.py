@@ -1,9 +1,12 @@
 """The inbox function's core: one framework-free object answering InboxRequests.
 
-Routes: `POST /ap/inbox` (personal and shared inbox), `GET /ap/followers` (the live count),
-`GET /ap/health`, `GET /ap/interactions` (the approved interactions, public; `?post=<uid>`
-for one post, `?avatar=<digest>` for an avatar), `GET /.well-known/webfinger` (with the query
-visible: 400/404 work).
+Routes: `POST /ap/inbox` (personal and shared inbox of every account), `GET /ap/followers`
+and `GET /ap/topics/<name>/followers` (the live counts), `GET /ap/health`,
+`GET /ap/interactions` (the approved interactions, public; `?post=<uid>` for one post,
+`?avatar=<digest>` for an avatar), `GET /.well-known/webfinger` (with the query visible:
+400/404 work, and each account), `POST /ap/hooks/deploy` (publish after a deploy) and
+`GET`/`POST /ap/hooks/deliver` (a scheduler's call to send the queue: Vercel Cron, any cron
+with curl).
 The order of checks on a POST follows the issue and Mastodon: content type (415), size
 (413), JSON (400), signature (401, or 503 when the key cannot be fetched now), seen before
 (202, no second effect), blocked (202, dropped), then the handler; 202 on success. Replies
@@ -15,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,13 +34,15 @@ from fedipress.config import Config
 from fedipress.documents.activitypub import build_followers
 from fedipress.documents.media import AP_MEDIA_TYPE, is_activity_media_type
 from fedipress.documents.urls import (
+    DELIVER_HOOK_PATH,
     DEPLOY_HOOK_PATH,
-    DYNAMIC_PATHS,
     FOLLOWERS_PATH,
     HEALTH_PATH,
     INBOX_PATH,
     INTERACTIONS_PATH,
+    TOPICS_PATH,
     WEBFINGER_PATH,
+    dynamic_paths,
 )
 from fedipress.errors import FedipressError, StoreError
 from fedipress.federation.activities import InboxHandler, Settings, check_json, check_shape
@@ -76,6 +82,30 @@ class InboxOptions:
     # changed, at most once per `build_hook_delay` seconds (FEDIPRESS_BUILD_HOOK_DELAY).
     build_hook_url: str = ""
     build_hook_delay: float = DEFAULT_DELAY
+    # Enables /ap/hooks/deliver, called with `Authorization: Bearer <secret>` (CRON_SECRET,
+    # the variable Vercel Cron sends).
+    cron_secret: str = ""
+    # Seconds a scheduled drain may send for (FEDIPRESS_DRAIN_BUDGET); the function's own
+    # time limit must leave room for the store's work around it.
+    drain_budget: float = 20.0
+
+
+@dataclass(frozen=True)
+class DrainSummary:
+    """What one scheduled drain did: its outcomes, and what is still queued."""
+
+    delivered: int
+    retrying: int
+    failed: int
+    pending: int
+
+    def as_json(self) -> dict[str, int]:
+        return {
+            "delivered": self.delivered,
+            "retrying": self.retrying,
+            "failed": self.failed,
+            "pending": self.pending,
+        }
 
 
 class InboxService:
@@ -108,6 +138,7 @@ class InboxService:
             Settings(config.fediverse.manually_approves_followers, config.fediverse.moderation),
             self._fetch_actor,
             self.keys.forget,
+            self._fetch_jrd,
             profiles.profile,
         )
         self._sender_task: asyncio.Task[None] | None = None
@@ -135,8 +166,10 @@ class InboxService:
         *,
         allow_private: bool = False,
         now: Callable[[], datetime] = _utcnow,
+        account_keys: Mapping[str, SigningKey] | None = None,
     ) -> InboxService:
-        """An inbox over a config, store and key given here (tests, embedding): the store
+        """An inbox over a config, store and keys given here (tests, embedding): `signer`
+        is the main account's, `account_keys` the topic accounts' by username. The store
         stays the caller's to close."""
         federation = Federation(
             config,
@@ -145,6 +178,7 @@ class InboxService:
             allow_private=allow_private,
             now=now,
             key_fetch_timeout=options.key_fetch_timeout,
+            account_keys=account_keys,
         )
         return cls(federation, options)
 
@@ -173,6 +207,24 @@ class InboxService:
         if self._sender_task is None or self._sender_task.done():
             self._sender_task = asyncio.get_running_loop().create_task(self.sender.run(self._stop))
 
+    async def drain_queue(self) -> DrainSummary:
+        """A scheduled sending round (an EventBridge schedule, Vercel Cron, a timer): prune
+        old rows if due, send what is due within the drain budget, and say what is left.
+        The next round picks up where this one stopped."""
+        outcomes = await self.sender.drain_and_prune(budget=self.options.drain_budget)
+        stats = await asyncio.to_thread(self.store.queue_stats)
+        delivered = sum(o.verdict == "done" for o in outcomes)
+        failed = sum(o.verdict in ("dead", "gone") for o in outcomes)
+        summary = DrainSummary(delivered, len(outcomes) - delivered - failed, failed, stats.pending)
+        log.info(
+            "scheduled drain: %d delivered, %d to retry, %d failed; %d pending",
+            summary.delivered,
+            summary.retrying,
+            summary.failed,
+            summary.pending,
+        )
+        return summary
+
     # --- requests ---------------------------------------------------------------------------
 
     def _route(self, path: str) -> str:
@@ -180,13 +232,17 @@ class InboxService:
         a base path) are ignored: the inbox's paths end the same way whatever precedes them."""
         if path == self.inbox_path:
             return INBOX_PATH
-        for route in (WEBFINGER_PATH, *DYNAMIC_PATHS):
+        for route in (WEBFINGER_PATH, *dynamic_paths(self.config)):
             if path == route or path.endswith(route):
                 return route
         return path
 
     async def handle(self, request: InboxRequest) -> InboxResponse:
         path = self._route(request.path)
+        if path.startswith(TOPICS_PATH) and path in dynamic_paths(self.config):
+            if request.method not in ("GET", "HEAD"):
+                return InboxResponse(405, (("Allow", "GET, HEAD"),))
+            return await self._followers(path.removeprefix(TOPICS_PATH).split("/")[0])
         if path == WEBFINGER_PATH and request.method in ("GET", "HEAD"):
             status, headers, body = answer_webfinger(self.config, request.query)
             return InboxResponse(status, tuple(headers), body)
@@ -202,6 +258,8 @@ class InboxService:
             return await self._deploy_hook(request)
         if path == INTERACTIONS_PATH and request.method in ("GET", "HEAD"):
             return await self._interactions(request)
+        if path == DELIVER_HOOK_PATH and request.method in ("GET", "POST"):
+            return await self._deliver_hook(request)
         return InboxResponse.error(404, "not found")
 
     # --- what the blog shows --------------------------------------------------------------
@@ -270,12 +328,33 @@ class InboxService:
             return InboxResponse(304, headers[1:])
         return InboxResponse(200, headers, body)
 
-    async def _followers(self) -> InboxResponse:
-        total = await asyncio.to_thread(self.store.count_followers)
+    async def _deliver_hook(self, request: InboxRequest) -> InboxResponse:
+        """A scheduler asks for a sending round. Vercel Cron sends a GET with
+        `Authorization: Bearer <CRON_SECRET>`; anything else without the secret gets 401."""
+        secret = self.options.cron_secret
+        if not secret:
+            return InboxResponse.error(404, "the delivery hook is off (set CRON_SECRET)")
+        given = (request.header("authorization") or "").strip()
+        scheme, _, token = given.partition(" ")
+        # Bytes: compare_digest raises TypeError on a str with non-ASCII characters.
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            token.strip().encode(), secret.encode()
+        ):
+            return InboxResponse.error(401, "missing or wrong Authorization: Bearer <CRON_SECRET>")
+        try:
+            summary = await self.drain_queue()
+        except StoreError as exc:
+            log.warning("scheduled drain failed, store unavailable: %s", exc)
+            return InboxResponse.error(503, "the store is unavailable right now")
+        return InboxResponse.json(200, summary.as_json())
+
+    async def _followers(self, account: str = "") -> InboxResponse:
+        """The live follower count of an account ('' the main one)."""
+        total = await asyncio.to_thread(self.store.count_followers, "accepted", account)
         headers = headers_for(FOLLOWERS_PATH, header_rules(self.config))
         return InboxResponse.json(
             200,
-            build_followers(self.config, total),
+            build_followers(self.config, total, account),
             AP_MEDIA_TYPE,
             tuple((k, v) for k, v in headers if k.lower() != "content-type"),
         )
@@ -404,7 +483,7 @@ class InboxService:
         with self.store.transaction():
             if not self.store.mark_seen(activity_id, self.now()):
                 return False
-            self.store.remove_follower(actor)
+            self.store.remove_follower(actor, None)
             return self.store.remove_actor_interactions(actor) > 0
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
@@ -440,3 +519,7 @@ class InboxService:
     async def _fetch_actor(self, url: str) -> dict[str, Any] | None:
         result = await self.fetcher.fetch_json(url)
         return result.document if result.document is not None else None
+
+    async def _fetch_jrd(self, url: str) -> dict[str, Any] | None:
+        result = await self.fetcher.fetch_jrd(url)
+        return result.document

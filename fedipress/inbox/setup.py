@@ -25,13 +25,18 @@ SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
 KEY_TIMEOUT_ENV = "FEDIPRESS_KEY_FETCH_TIMEOUT"
 BUILD_HOOK_ENV = "FEDIPRESS_BUILD_HOOK_URL"
 BUILD_HOOK_DELAY_ENV = "FEDIPRESS_BUILD_HOOK_DELAY"
+CRON_SECRET_ENV = "CRON_SECRET"  # Vercel's name; it sends it as `Authorization: Bearer …`
+DRAIN_BUDGET_ENV = "FEDIPRESS_DRAIN_BUDGET"
+MAX_DRAIN_BUDGET = 840.0  # seconds: AWS Lambda's 15-minute limit, less room to finish
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
     "BUILD_HOOK_DELAY_ENV",
     "BUILD_HOOK_ENV",
+    "CRON_SECRET_ENV",
     "DATABASE_ENV",
     "DEPLOY_SECRET_ENV",
+    "DRAIN_BUDGET_ENV",
     "KEY_TIMEOUT_ENV",
     "SCHEMES_ENV",
     "SITE_ENV",
@@ -50,8 +55,9 @@ class InboxSetup:
 
 
 def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
-    """The inbox's own settings from the environment: the deploy secret, the signature schemes
-    it accepts and how long a signer's key may take. Raises ConfigError for a bad value."""
+    """The inbox's own settings from the environment: the deploy and cron secrets, the
+    signature schemes it accepts, how long a signer's key may take and how long a scheduled
+    drain may send. Raises ConfigError for a bad value."""
     schemes = frozenset(
         s.strip() for s in environ.get(SCHEMES_ENV, "cavage,rfc9421").split(",") if s.strip()
     )
@@ -74,6 +80,10 @@ def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
         build_hook_url=hook,
         build_hook_delay=_seconds(
             environ, BUILD_HOOK_DELAY_ENV, InboxOptions.build_hook_delay, 0, 3600
+        ),
+        cron_secret=environ.get(CRON_SECRET_ENV, "").strip(),
+        drain_budget=_seconds(
+            environ, DRAIN_BUDGET_ENV, InboxOptions.drain_budget, 0, MAX_DRAIN_BUDGET, above=True
         ),
     )
 

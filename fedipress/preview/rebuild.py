@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from fedipress.config import CONFIG_FILE, load_config
-from fedipress.documents.urls import DYNAMIC_PATHS, WEBFINGER_PATH
-from fedipress.errors import Diagnostic, FedipressError
+from fedipress.documents.urls import WEBFINGER_PATH, dynamic_paths
+from fedipress.errors import Diagnostic, FedipressError, counted
+from fedipress.federation.store.url import PREVIEW_SQLITE_PATH
 from fedipress.hosting import header_rules, redirect_rules
 
 if TYPE_CHECKING:
@@ -104,8 +105,8 @@ def local_url(sock: socket.socket) -> str:
 def summary(result: app.BuildResult) -> str:
     changed = "no changes" if result.unchanged else f"{result.rendered} written"
     return (
-        f"built {result.posts} posts, {result.pages} pages, "
-        f"{result.outputs} files ({changed}) in {result.seconds:.2f}s"
+        f"built {counted(result.posts, 'post')}, {counted(result.pages, 'page')}, "
+        f"{counted(result.outputs, 'file')} ({changed}) in {result.seconds:.2f}s"
     )
 
 
@@ -175,8 +176,8 @@ class Rebuilder:
             return
         if result.changes:
             self.report.info(
-                f"published {result.created} new, {result.updated} edited, "
-                f"{result.deleted} removed to {result.inboxes} inboxes"
+                f"published {result.summary()} to {result.inboxes} inboxes"
+                + (" and the Matrix room" if result.announcements else "")
             )
         if result.queued:
             self.inbox.start_sender()
@@ -315,7 +316,9 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         from fedipress.adapters.asgi import InboxASGI
 
         inbox_app = InboxASGI(inbox)
-        routes |= {path: inbox_app for path in DYNAMIC_PATHS}
+        # The inbox's accounts are those of the config it opened with: a change to
+        # fediverse.accounts takes a restart of serve.
+        routes |= {path: inbox_app for path in dynamic_paths(inbox.config)}
     server_app = DevServer(
         site_dir / SERVE_DIR,
         live,
@@ -348,6 +351,11 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         try:
             await rebuilder.build()
             report.info(f"serving {url.rstrip('/')}{base_path}/")
+            if inbox is not None:
+                report.info(
+                    f"the preview's followers are kept in {SERVE_DATABASE}: "
+                    "see them with `fedipress followers list --preview`"
+                )
             if watcher is not None:
                 await rebuilder.rebuild_on_change(watcher, stop)
         finally:
@@ -372,7 +380,7 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         sock.close()
 
 
-SERVE_DATABASE = ".fedipress/serve-inbox.db"
+SERVE_DATABASE = PREVIEW_SQLITE_PATH.as_posix()
 
 
 def _local_inbox(site_dir: Path, base_url: str) -> tuple[InboxService | None, Path | None]:

@@ -454,6 +454,10 @@ class DevServer:
         return Response(500, headers, body)
 
     def _not_found(self, site_path: str) -> Response:
+        if self.live.error is not None:
+            # A broken first build leaves nothing to serve: every page shows the error, with
+            # the script that reloads the tab once the build is fixed.
+            return self._error_page()
         page = self._find("/404.html")
         if page is None:
             return text_response(404, "not found\n")

@@ -22,6 +22,7 @@ from fedipress.adapters import aws_lambda
 from fedipress.adapters.aws_lambda import (
     handle_event,
     handler,
+    is_scheduled_event,
     request_from_event,
     response_to_result,
 )
@@ -502,3 +503,104 @@ def test_handler__configured_by_environment_serves_two_invocations(
     (accept,) = remote.posts("/users/alice/inbox")
     assert accept.json()["object"] == follow
     asyncio.run(verify_blog_request(accept, remote, blog_key, datetime.now(UTC)))
+
+
+# --- scheduled invocations: the queue goes out with no request at all ------------------------
+
+# An EventBridge rule with a schedule expression, as its documentation shows the event.
+EVENTBRIDGE_RULE_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2024-03-10T12:05:00Z",
+    "region": "eu-central-1",
+    "resources": ["arn:aws:events:eu-central-1:123456789012:rule/blog-inbox-deliver"],
+    "detail": {},
+}
+# EventBridge Scheduler sends the schedule's input, its <aws.scheduler.…> keywords filled in:
+# the input docs/deploy.md gives, and no input at all.
+SCHEDULER_EVENT: dict[str, Any] = {
+    "source": "aws.scheduler",
+    "detail-type": "Scheduled Event",
+    "time": "2024-03-10T12:05:00Z",
+    "resources": ["arn:aws:scheduler:eu-central-1:123456789012:schedule/default/blog-deliver"],
+}
+
+
+def queue_accepts(service: InboxService, remote: RemoteServer, *names: str) -> None:
+    """Accepts queued by earlier requests whose send budget ran out."""
+    now = datetime.now(UTC)
+    for name in names:
+        body = json.dumps({"@context": AS, "id": f"{ACTOR}#accepts/{name}", "type": "Accept"})
+        service.store.enqueue(f"{ACTOR}#accepts/{name}", [remote.inbox(name)], body, now)
+
+
+@pytest.mark.parametrize(
+    "event", [EVENTBRIDGE_RULE_EVENT, SCHEDULER_EVENT, {}], ids=["rule", "scheduler", "no-input"]
+)
+@pytest.mark.anyio
+async def test_handle_event__a_schedule_sends_the_queue(
+    service: InboxService, remote: RemoteServer, site: tuple[Path, RSAPrivateKey], event: Any
+) -> None:
+    # Given two deliveries waiting in the store, and no request coming in
+    queue_accepts(service, remote, "alice", "bob")
+    # When the schedule invokes the function
+    result = await handle_event(service, event)
+    # Then both are sent, signed, and the invocation says what it did
+    assert result == {"scheduled": True, "delivered": 2, "retrying": 0, "failed": 0, "pending": 0}
+    for name in ("alice", "bob"):
+        (accept,) = remote.posts(f"/users/{name}/inbox")
+        key_id = await verify_blog_request(accept, remote, site[1], datetime.now(UTC))
+        assert key_id == f"{ACTOR}#main-key"
+    assert service.store.queue_stats().done == 2
+
+
+@pytest.mark.anyio
+async def test_handle_event__a_scheduled_drain_stops_at_its_budget_and_resumes(
+    site: tuple[Path, RSAPrivateKey], remote: RemoteServer
+) -> None:
+    # Given an inbox whose scheduled drains may send for 2 "seconds", on a clock where each
+    # request the remote receives takes one, and three deliveries to one host, one at a time
+    inbox = open_inbox(
+        InboxSetup(site[0], allow_private=True), environ={"FEDIPRESS_DRAIN_BUDGET": "2"}
+    )
+    try:
+        inbox.sender.per_host = 1
+        inbox.sender.monotonic = lambda: float(len(remote.posts()))
+        queue_accepts(inbox, remote, "alice", "bob", "carol")
+        # When the schedule fires twice
+        first = await handle_event(inbox, EVENTBRIDGE_RULE_EVENT)
+        second = await handle_event(inbox, EVENTBRIDGE_RULE_EVENT)
+    finally:
+        await inbox.aclose()
+        inbox.store.close()
+    # Then the first round sends two and leaves one; the second sends that one
+    assert (first["delivered"], first["pending"]) == (2, 1)
+    assert (second["delivered"], second["pending"]) == (1, 0)
+    assert sorted(p.path for p in remote.posts()) == [
+        f"/users/{name}/inbox" for name in ("alice", "bob", "carol")
+    ]
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"detail-type": "Scheduled Event", "source": "aws.s3"},
+        {"Records": [{"eventSource": "aws:s3"}]},
+        dict(EVENTBRIDGE_RULE_EVENT, requestContext={"http": {"method": "GET"}}),
+    ],
+    ids=["other-source", "s3-notification", "http-shaped"],
+)
+def test_is_scheduled_event__only_the_schedule_shapes(event: dict[str, Any]) -> None:
+    assert not is_scheduled_event(event)
+    assert is_scheduled_event(EVENTBRIDGE_RULE_EVENT) and is_scheduled_event(SCHEDULER_EVENT)
+
+
+@pytest.mark.anyio
+async def test_handle_event__an_event_of_another_kind_is_a_clear_error(
+    service: InboxService,
+) -> None:
+    with pytest.raises(ValueError, match=r"not an HTTP request nor a schedule: .*Records"):
+        await handle_event(service, {"Records": [{"eventSource": "aws:s3"}]})

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fedipress.app.build import BuildOptions, build, check
-from fedipress.errors import BuildFailed, ThemeError
+from fedipress.errors import BuildFailed, SourceLocation, ThemeError
 
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 CONFIG = """
@@ -190,7 +190,7 @@ See [B](b.md#part) and [gone](missing.md) and [nope](/posts/nope/).
 title: B
 date: 2024-01-02
 ---
-b
+## Part
 """
     )
     result = build(site, opts())
@@ -405,7 +405,11 @@ b
 """
     )
     result = build(site, opts())
-    assert [w.message for w in result.warnings] == ["broken link to missing post 'b.md'"]
+    # It names the draft, not a missing post: the file is there, only unpublished.
+    assert [w.message for w in result.warnings] == [
+        "link to the draft 'b.md', which is not published"
+    ]
+    assert result.warnings[0].location == SourceLocation("content/posts/a.md", 5)
     assert build(site, opts(drafts=True)).warnings == ()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import struct
 import zlib
@@ -49,14 +50,17 @@ class Page(HTMLParser):
 
     def resources(self) -> list[str]:
         """URLs the browser fetches on its own: stylesheets, icons, scripts, images, media."""
+        fetched = {"stylesheet", "icon", "preload", "modulepreload", "manifest", "prefetch"}
+        fetched |= {"preconnect", "dns-prefetch", "apple-touch-icon"}
         urls = [
             a["href"] or ""
             for a in self.find("link")
-            if {"stylesheet", "icon", "preload", "modulepreload", "manifest"}
-            & set((a.get("rel") or "").split())
+            if fetched & set((a.get("rel") or "").split())
         ]
-        for tag in ("script", "img", "source", "iframe", "video", "audio", "embed"):
+        for tag in ("script", "img", "source", "iframe", "video", "audio", "embed", "track"):
             urls += [a["src"] or "" for a in self.find(tag) if a.get("src")]
+        urls += [a["data"] or "" for a in self.find("object") if a.get("data")]
+        urls += [a["poster"] or "" for a in self.find("video") if a.get("poster")]
         for img in self.find("img"):
             urls += [
                 part.split()[0] for part in (img.get("srcset") or "").split(",") if part.strip()
@@ -130,9 +134,23 @@ def test_html__every_page_has_lang_one_h1_and_skip_target(out: Path) -> None:
 
 
 def test_html__no_external_resources(out: Path) -> None:
+    """No third-party request by default: no page of the example site makes the browser
+    fetch anything from another site (scripts, styles, images, fonts, frames, media)."""
     for rel, page in _pages(out):
         for url in page.resources():
             assert not urlsplit(url).scheme and not url.startswith("//"), (rel, url)
+
+
+def test_css__no_external_fonts_or_imports(out: Path) -> None:
+    """Stylesheets fetch nothing from elsewhere either: no web fonts, no @import."""
+    sheets = sorted(out.rglob("*.css"))
+    assert sheets
+    for sheet in sheets:
+        text = sheet.read_text(encoding="utf-8")
+        for target in re.findall(r"url\(\s*['\"]?([^'\")]+)", text):
+            assert not urlsplit(target).scheme.startswith("http"), (sheet.name, target)
+            assert not target.startswith("//"), (sheet.name, target)
+        assert "@import" not in text, sheet.name
 
 
 def test_html__images_have_alt_and_exist(out: Path) -> None:
@@ -189,7 +207,8 @@ def test_build__page_bundle_images_copied_beside_post(out: Path) -> None:
     for name in ("cover.png", "route.png"):
         assert (post / name).read_bytes() == (bundle / name).read_bytes()
     page = Page((post / "index.html").read_text())
-    assert {img["src"] for img in page.find("img")} == {"cover.png", "route.png"}
+    shown = {img["src"] for img in page.find("img") if "avatar" not in img.get("class", "")}
+    assert shown == {"cover.png", "route.png"}
     (og_image,) = [m for m in page.find("meta") if m.get("property") == "og:image"]
     assert og_image["content"] == "https://blog.example/2024/03/liepnitzsee-loop/cover.png"
 

@@ -62,11 +62,22 @@ def test_build_site__tags_merge_case_and_years_group() -> None:
     assert [(y.year, len(y.posts)) for y in site.years] == [(2024, 2), (2023, 1)]
 
 
-def test_build_site__url_clash_names_both_files() -> None:
+def test_build_site__url_clash_is_one_error_naming_both_files() -> None:
     docs = [post("a"), post("b", url="/posts/a/")]
     _, problems = build_site(Config.for_test(), docs, NOW)
-    assert {p.location.path for p in problems} == {"content/posts/a.md", "content/posts/b.md"}
-    assert all("two documents claim the URL '/posts/a/'" in p.message for p in problems)
+    assert len(problems) == 1
+    assert problems[0].location is not None
+    assert problems[0].location.path == "content/posts/b.md"
+    assert "content/posts/a.md and content/posts/b.md claim the same URL '/posts/a/'" in (
+        problems[0].message
+    )
+
+
+def test_build_site__one_duplicate_slug_is_one_error() -> None:
+    # The same slug gives the same URL and the same id: still one mistake, one error.
+    docs = [post("a"), post("b", url="/posts/a/", uid="a")]
+    _, problems = build_site(Config.for_test(), docs, NOW)
+    assert [p.severity for p in problems] == ["error"]
 
 
 def test_build_site__reserved_url_is_an_error() -> None:

@@ -123,6 +123,24 @@ def test_build__link_loop_is_a_clear_error(make_site) -> None:
     assert str(site / "static/a") in err or str(site / "static/b") in err
 
 
+@pytest.mark.parametrize("name", ["fedipress.yaml", "published-ids.json", "fedipress.pub.pem"])
+def test_build__a_loop_in_place_of_a_site_file_is_an_error_not_a_crash(make_site, name) -> None:
+    # Given a site file replaced by a link to itself (the key and record need a Fediverse site)
+    site = make_site(
+        SITE.replace(
+            "base_url: https://blog.example/",
+            "base_url: https://blog.example/\nfediverse: {username: blog}",
+        )
+    )
+    generate_keys(site, load_config(site))
+    (site / name).unlink(missing_ok=True)
+    (site / name).symlink_to(name)
+    # Then the build names the file and the loop, exit 1, no traceback (it was 70, a "bug")
+    code, err = cli_build(site)
+    assert code == 1, err
+    assert f"{name}: symbolic link loop" in err and "Traceback" not in err
+
+
 def test_build__folder_link_to_its_own_parent_is_a_loop(make_site) -> None:
     site = make_site(SITE)
     (site / "static/sub").mkdir()

@@ -22,7 +22,7 @@ from playwright.sync_api import sync_playwright
 from fedipress import config as config_module
 from fedipress.config import Author, Config, FediverseConfig, MenuItem
 from fedipress.content import site as site_module
-from fedipress.content.pages import Alternate, PageInfo, SiteInfo
+from fedipress.content.pages import Alternate, PageInfo, SiteInfo, TopicInfo
 from fedipress.content.theme import load_theme, make_environment, render_template
 from fedipress.documents.conversation import Conversation, Person, Reply
 from fedipress.documents.post import Post, Tag
@@ -339,6 +339,9 @@ def _open(browser: Any, base: str, path: str, **options: Any) -> tuple[Any, list
 @pytest.mark.browser
 def test_follow_js__sends_reader_to_their_server(browser: Any, served: str) -> None:
     page, errors, elsewhere = _open(browser, served, "/with.html")
+    # The form is one click away, behind "How to follow".
+    assert not page.is_visible("#follow-server")
+    page.click(".follow-more > summary")
     # Given a value that is not a server name, the form explains and stays on the page.
     page.fill("#follow-server", "not a server")
     page.click(".follow-form button[type=submit]")
@@ -381,7 +384,9 @@ def test_follow_js__scripts_off_leaves_instructions(browser: Any, served: str) -
     page, _, _ = _open(browser, served, "/with.html", java_script_enabled=False)
     assert not page.is_visible(".follow-form")
     assert not page.is_visible("[data-copy-handle]")
-    assert page.is_visible(".handle") and page.is_visible(f'a[href="{ACTOR}"]')
+    assert page.is_visible(".handle")
+    page.click(".follow-more > summary")  # <details> opens without a script
+    assert page.is_visible(f'a[href="{ACTOR}"]') and not page.is_visible(".follow-form")
     page.context.close()
 
 
@@ -411,6 +416,7 @@ def test_docs__config_md_names_every_config_field() -> None:
 def test_docs__themes_md_names_every_context_field() -> None:
     classes = [
         SiteInfo,
+        TopicInfo,
         PageInfo,
         Alternate,
         Post,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from fedipress.config import Config, FediverseConfig, ProfileField
+from fedipress.config import Config, FediverseConfig, MatrixConfig, ProfileField
 from fedipress.documents.activitypub import (
     build_actor,
     build_create,
@@ -340,7 +341,7 @@ def test_build_object__no_hashtag_paragraph_without_tags():
 @pytest.mark.parametrize(
     ("site_type", "post_type"), [("Article", ""), ("Note", "Article")], ids=["site", "post"]
 )
-def test_build_object__article_has_name_summary_url_and_full_content(site_type, post_type):
+def test_build_object__article_has_name_url_and_titled_content(site_type, post_type):
     config = make_config(post_type=site_type)
     post = make_post(post_type=post_type, content="<p>Full text.</p>", image="cover.jpg")
 
@@ -349,11 +350,70 @@ def test_build_object__article_has_name_summary_url_and_full_content(site_type, 
     served_at(article, "https://blog.example/ap/posts/hello", Urls(config))
     assert article["type"] == "Article"
     assert article["name"] == "Hello world"
-    assert article["summary"] == "First paragraph."
+    # GoToSocial and Misskey show `summary` as a content warning over the body: an Article
+    # without a warning has none, and its title leads the content they show.
+    assert "summary" not in article
     assert article["url"] == "https://blog.example/posts/hello/"
-    assert article["content"].startswith("<p>Full text.</p>")
+    assert article["content"].startswith("<p><strong>Hello world</strong></p><p>Full text.</p>")
     assert "#<span>intro</span>" in article["content"]
     assert article["attachment"] == []
+
+
+def test_build_object__article_summary_is_only_a_real_warning():
+    post = make_post(post_type="Article", content_warning="spoilers")
+    article = build_object(make_config(), post)
+    assert article["summary"] == "spoilers" and article["sensitive"] is True
+    assert article["content"].startswith("<p><strong>Hello world</strong></p>")
+
+
+def test_build_object__inline_images_become_attachments_without_empty_paragraphs():
+    content = (
+        '<p>Before.</p>\n<p><img loading="lazy" src="loaf.png" alt="A round loaf" /></p>\n'
+        '<p><a href="big.jpg"><img src="small.jpg" alt="Zoom"></a></p>\n'
+        '<p>Text <img src="/img/diagram.svg" alt="A diagram"> inline.</p>\n<p>After.</p>'
+    )
+    note = build_object(make_config(), make_post(content=content, image="cover.jpg"))
+
+    attachments = [(a["url"], a["name"]) for a in note["attachment"]]
+    assert attachments == [
+        ("https://blog.example/posts/hello/cover.jpg", ""),
+        ("https://blog.example/posts/hello/loaf.png", "A round loaf"),
+        ("https://blog.example/posts/hello/small.jpg", "Zoom"),
+    ]
+    assert "<img" not in note["content"] and "<p></p>" not in note["content"]
+    assert "<p>Before.</p>\n<p>Text " in note["content"]
+    # An SVG cannot be attached (Mastodon stores no SVG): it stays reachable as a link.
+    assert '<a href="https://blog.example/img/diagram.svg">A diagram</a>' in note["content"]
+
+
+def test_build_object__images_in_an_article_become_links():
+    content = '<p><img src="loaf.png" alt="A round loaf"></p>'
+    article = build_object(make_config(), make_post(post_type="Article", content=content))
+    assert article["attachment"] == []
+    assert (
+        '<a href="https://blog.example/posts/hello/loaf.png">A round loaf</a>'
+        in (article["content"])
+    )
+
+
+def test_build_object__task_boxes_stay_visible():
+    content = (
+        '<ul class="contains-task-list">\n<li class="task-list-item"><input '
+        'class="task-list-item-checkbox" checked="checked" disabled="disabled" type="checkbox">'
+        ' Done</li>\n<li class="task-list-item"><input class="task-list-item-checkbox" '
+        'disabled="disabled" type="checkbox"> To do</li>\n</ul>'
+    )
+    note = build_object(make_config(), make_post(content=content))
+    assert "<input" not in note["content"]
+    assert "☑ Done</li>" in note["content"] and "☐ To do</li>" in note["content"]
+
+
+def test_build_object__edited_is_the_updated_time():
+    edited = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
+    note = build_object(make_config(), make_post(), edited=edited)
+    assert note["updated"] == "2024-06-01T08:00:00Z"
+    later = make_post(updated=datetime(2024, 7, 1, tzinfo=UTC))
+    assert build_object(make_config(), later, edited=edited)["updated"] == "2024-07-01T00:00:00Z"
 
 
 def test_build_object__post_note_overrides_article_site():
@@ -753,3 +813,29 @@ def test_build_object__other_language_and_sub_path_site():
     assert note["attachment"][0]["url"] == "https://example.org/blog/posts/hello/cover.jpg"
     assert list(note["contentMap"]) == ["fr"]
     assert Urls(config).output_path(note["id"]) == "ap/posts/hello"
+
+
+def test_build_actor__matrix_address_as_a_profile_field(public_key_pem):
+    config = dataclasses.replace(
+        make_config(fields=(ProfileField("Website", "https://blog.example/"),)),
+        matrix=MatrixConfig(address="@mara:example.org"),
+    )
+
+    fields = actor_for(config, public_key_pem)["attachment"]
+
+    assert [f["name"] for f in fields] == ["Website", "Matrix"]
+    assert fields[1]["value"] == (
+        '<a href="https://matrix.to/#/%40mara%3Aexample.org" rel="nofollow noopener noreferrer" '
+        'target="_blank">@mara:example.org</a>'
+    )
+
+
+def test_build_actor__own_matrix_field_wins(public_key_pem):
+    config = dataclasses.replace(
+        make_config(fields=(ProfileField("matrix", "@other:example.org"),)),
+        matrix=MatrixConfig(address="@mara:example.org"),
+    )
+
+    fields = actor_for(config, public_key_pem)["attachment"]
+
+    assert fields == [{"type": "PropertyValue", "name": "matrix", "value": "@other:example.org"}]

@@ -172,8 +172,9 @@ def test_browser__conversation_renders_styled_with_no_third_party_request(
                 styles = tab.page.evaluate(
                     """() => {
                       const body = getComputedStyle(document.querySelector('.reply-body'));
-                      const avatar = document.querySelector('img.avatar');
-                      const initials = getComputedStyle(document.querySelector('.avatar.initials'));
+                      const avatar = document.querySelector('.conversation img.avatar');
+                      const initials = getComputedStyle(
+                        document.querySelector('.conversation .avatar.initials'));
                       return {radius: body.borderRadius, background: body.backgroundColor,
                               avatar: avatar && avatar.naturalWidth,
                               round: getComputedStyle(avatar).borderRadius,
@@ -185,6 +186,13 @@ def test_browser__conversation_renders_styled_with_no_third_party_request(
                 )
                 assert styles["avatar"] == 1 and styles["round"] == "50%", styles
                 assert styles["initials"] in ("flex", "inline-flex"), styles  # flex in a row
+                # compact like the follow box: the address and its copy button on one line,
+                # the form one click away behind "How to reply"
+                address = tab.page.locator(".join .object-id").bounding_box()
+                copy = tab.page.locator("[data-copy-object]").bounding_box()
+                assert address and copy and abs(address["y"] - copy["y"]) < address["height"]
+                assert not tab.page.locator("form.join-form").is_visible()
+                tab.page.locator(".join-more > summary").click()
                 # the script: the form shows, and the reply newer than the page appears as text
                 assert tab.page.locator("form.join-form").is_visible()
                 tab.page.wait_for_selector("[data-new-replies]:not([hidden])")

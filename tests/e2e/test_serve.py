@@ -154,7 +154,7 @@ def test_serve__builds_with_its_own_address_as_base_url(shared: Serve, client) -
     # Into its own folder, never into _site.
     assert (site / ".fedipress" / "serve" / "index.html").is_file()
     assert not (site / "_site").exists()
-    assert re.search(r"^built 1 posts, 1 pages, \d+ files", serve.text("out"), re.M)
+    assert re.search(r"^built 1 post, 1 page, \d+ files", serve.text("out"), re.M)
 
 
 @pytest.mark.parametrize(
@@ -269,7 +269,7 @@ def test_serve__rebuilds_and_reloads_after_an_edit(serve: Serve, own_client, sit
         post.write_text(post.read_text().replace("first version", "second version"))
         poll(lambda: "second version" in client.get("/posts/hello/").text, "the rebuilt post")
         assert int(events.wait_for("reload")) > int(hello)
-        serve.wait_for(r"^built 1 posts", count=2)
+        serve.wait_for(r"^built 1 post,", count=2)
     finally:
         events.close()
 
@@ -298,6 +298,33 @@ def test_serve__build_error_shows_and_the_server_recovers(serve: Serve, own_clie
         events.wait_for("reload")
     finally:
         events.close()
+
+
+def test_serve__a_broken_first_build_shows_the_error_and_recovers(site: Path) -> None:
+    # Given a site whose first build fails, in a folder never built before
+    post = site / "content" / "posts" / "hello.md"
+    good = post.read_text()
+    post.write_text(good.replace("date: 2024-05-01", "date: 2024-13-01"))
+    server = Serve(site).start()
+    events = None
+    try:
+        with httpx.Client(base_url=server.url, timeout=TIMEOUT) as client:
+            # Then every page shows the error and the reload script, not a bare "not found"
+            for path in ("/", "/posts/hello/", "/about/"):
+                page = client.get(path)
+                assert page.status_code == 500, path
+                assert "content/posts/hello.md:3:7: front matter key" in page.text, path
+                assert "/_fedipress/live.js" in page.text, path
+            events = EventReader(server.url)
+            events.wait_for("error")
+            # When the file is fixed, the open tab is told to reload, and the page is there
+            post.write_text(good)
+            events.wait_for("reload")
+            poll(lambda: client.get("/posts/hello/").status_code == 200, "the fixed post")
+    finally:
+        if events is not None:
+            events.close()
+        server.stop()
 
 
 def test_serve__watches_the_config_and_new_folders(serve: Serve, own_client, site) -> None:
@@ -530,6 +557,24 @@ def test_dev_server__error_page_escapes_the_error(tmp_path: Path) -> None:
     assert _request(server, "GET", "/feed.xml").status_code == 200  # not HTML: still served
     live.build_finished(None)
     assert _request(server, "GET", "/posts/hello/").status_code == 200
+
+
+def test_dev_server__a_broken_first_build_shows_its_error_on_every_page(tmp_path: Path) -> None:
+    # Given a preview whose first build failed: nothing was ever written
+    live = LiveReload()
+    server = DevServer(tmp_path / "never-built", live)
+    live.build_finished("content/posts/x.md:2:8: front matter key 'date' is not a date")
+    # Then any page shows the error overlay, with the script that reloads the tab
+    for path in ("/", "/posts/x/", "/no/such/page/"):
+        page = _request(server, "GET", path)
+        assert page.status_code == 500, path
+        assert "front matter key &#x27;date&#x27; is not a date" in page.text, path
+        assert "/_fedipress/live.js" in page.text, path
+    # and once a build succeeds, the pages are served again
+    _built(tmp_path)
+    server.root = tmp_path / "out"
+    live.build_finished(None)
+    assert _request(server, "GET", "/").status_code == 200
 
 
 def test_dev_server__base_path(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import uvicorn
 from cryptography.hazmat.primitives import hashes
@@ -75,6 +76,9 @@ class RemoteServer:
     max_active: int = 0
     actor_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields
     files: dict[str, Reply] = field(default_factory=dict)  # GET path -> answer (avatars)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # GET path -> document
+    # name -> the WebFinger `subject` its JRD gives (default: acct:name@127.0.0.1:port)
+    subjects: dict[str, str] = field(default_factory=dict)
 
     # --- addresses and documents ------------------------------------------------------------
 
@@ -118,6 +122,8 @@ class RemoteServer:
         return document
 
     def _document(self, path: str) -> tuple[int, dict[str, Any] | None]:
+        if path in self.documents:
+            return 200, self.documents[path]
         if path == "/users/ghost":
             return 410, None  # a deleted account
         if path == "/users/gts/main-key":
@@ -136,6 +142,8 @@ class RemoteServer:
         self.requests.clear()
         self.scripts.clear()
         self.actor_changes.clear()
+        self.documents.clear()
+        self.subjects.clear()
         self.redirects.clear()
         self.files.clear()
         self.active = self.max_active = 0
@@ -217,10 +225,24 @@ class RemoteServer:
             return Reply(302, (("location", self.redirects[path]),))
         if path in self.files:
             return self.files[path]
+        if path.startswith("/.well-known/webfinger?"):
+            return self._webfinger(path)
         status, document = self._document(path)
         if document is None:
             return Reply(status, body=b'{"error":"gone"}' if status == 410 else b"not found")
         return Reply(200, (("content-type", AP_JSON),), json.dumps(document).encode())
+
+    def _webfinger(self, path: str) -> Reply:
+        """The JRD of one of our accounts, as Mastodon serves it: `subject` and a `self` link."""
+        resource = parse_qs(urlsplit(path).query).get("resource", [""])[0]
+        name = resource.removeprefix("acct:").split("@", 1)[0]
+        if name not in self.keys or name in ("ghost", "nobody"):
+            return Reply(404, body=b"not found")
+        jrd = {
+            "subject": self.subjects.get(name, f"acct:{name}@127.0.0.1:{self.port}"),
+            "links": [{"rel": "self", "type": AP_JSON, "href": self.actor_id(name)}],
+        }
+        return Reply(200, (("content-type", "application/jrd+json"),), json.dumps(jrd).encode())
 
 
 def sign_gotosocial(

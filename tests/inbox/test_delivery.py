@@ -19,8 +19,9 @@ import httpx
 import pytest
 
 from fedipress.cli.support import PrintableFormatter
-from fedipress.federation.delivery import RetryPolicy, Sender, parse_retry_after
+from fedipress.federation.delivery import INTERRUPTED, RetryPolicy, Sender, parse_retry_after
 from fedipress.federation.keys import RSAPrivateKey, SigningKey
+from fedipress.federation.matrix import CHANNEL, Job, MatrixChannel
 from fedipress.federation.store import Follower
 from tests.inbox.harness import ACTOR, BLOG, Clock, Database, Inbox, verify_blog_request
 from tests.inbox.remote import (
@@ -515,3 +516,102 @@ async def test_sender__logs_each_outcome_escaping_what_the_server_wrote(
     handler_output = PrintableFormatter("%(message)s")
     shown = [handler_output.format(r) for r in caplog.records if r.levelname == "WARNING"]
     assert shown and all("\x1b" not in line and "\\x1b" in line for line in shown)
+
+
+# --- drains with a time budget (serverless invocations) -----------------------------------------
+
+
+@pytest.mark.anyio
+async def test_sender_drain__stops_at_its_budget_and_the_next_drain_resumes(
+    senders: Senders, database: Database, remote: RemoteServer
+) -> None:
+    # Given six deliveries to one host, sent one at a time, and a clock on which each
+    # request the server receives takes ten seconds
+    for n in range(6):
+        queue(database, remote.inbox(f"u{n}"), n)
+    sender = senders(database.store, per_host=1)
+    sender.monotonic = lambda: 10.0 * len(remote.posts())
+    # When a drain with a 35-second budget runs
+    first = await sender.drain(budget=35)
+    # Then it sends four (starting at 0, 10, 20 and 30 s) and stops: the other two were
+    # claimed with them but never sent, and are handed back as they were
+    assert [o.verdict for o in first] == ["done"] * 4
+    rows = database.store.list_deliveries()
+    waiting = [d for d in rows if d.state == "pending"]
+    assert len(waiting) == 2
+    assert {(d.attempts, d.lease_owner, d.last_error) for d in waiting} == {(0, None, None)}
+    assert all(d.next_attempt_at <= senders.clock() for d in waiting)
+    # When the next invocation drains with the same budget
+    second = await sender.drain(budget=35)
+    # Then it sends exactly the two that were left: every inbox got its delivery once
+    assert [o.verdict for o in second] == ["done"] * 2
+    assert {o.inbox for o in first} | {o.inbox for o in second} == {
+        remote.inbox(f"u{n}") for n in range(6)
+    }
+    received = [post.path for post in remote.posts()]
+    assert sorted(received) == sorted(f"/users/u{n}/inbox" for n in range(6))
+    assert {(d.state, d.attempts) for d in database.store.list_deliveries()} == {("done", 1)}
+    assert await sender.drain(budget=35) == []
+
+
+@pytest.mark.anyio
+async def test_sender_drain__a_request_cut_off_by_the_budget_is_due_again_at_once(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    send, clock = senders(sqlite_db.store), senders.clock
+    with silent_server() as base:
+        # Given an inbox whose server never answers, and a drain with a short budget
+        delivery_id = queue(sqlite_db, f"{base}/inbox")
+        # When the budget runs out while the POST waits for its answer
+        (outcome,) = await send.drain(budget=0.3)
+    # Then the request is cut off and recorded as such: due again at once, without backoff
+    # and without counting as a failure of the host (it said nothing)
+    assert (outcome.status, outcome.verdict, outcome.error) == (None, "retry", INTERRUPTED)
+    row = sqlite_db.store.get_delivery(delivery_id)
+    assert row is not None and (row.state, row.attempts, row.lease_owner) == ("pending", 1, None)
+    assert row.next_attempt_at <= clock()
+    assert sqlite_db.store.get_host(urlsplit(base).netloc) is None
+    (again,) = sqlite_db.store.claim_due(clock(), 10, 60, "next-invocation")
+    assert again.id == delivery_id
+
+
+@pytest.mark.anyio
+async def test_sender_drain_and_prune__prunes_in_the_same_round(
+    senders: Senders, sqlite_db: Database, remote: RemoteServer
+) -> None:
+    send, clock = senders(sqlite_db.store), senders.clock
+    # Given a delivery finished long ago, and a new one due now
+    old = queue(sqlite_db, remote.inbox("old"), 1, now=clock() - timedelta(days=40))
+    sqlite_db.store.complete(old, 202, clock() - timedelta(days=40))
+    queue(sqlite_db, remote.inbox("new"), 2)
+    # When a scheduled round runs
+    outcomes = await send.drain_and_prune(budget=10)
+    # Then the new one is sent and the old row is gone
+    assert [o.verdict for o in outcomes] == ["done"]
+    assert sqlite_db.store.get_delivery(old) is None
+    assert [d.state for d in sqlite_db.store.list_deliveries()] == ["done"]
+
+
+@pytest.mark.anyio
+async def test_sender_drain__a_matrix_message_cut_off_by_the_budget_is_due_again_at_once(
+    senders: Senders, sqlite_db: Database
+) -> None:
+    with silent_server() as homeserver:
+        # Given a room message queued for a homeserver that never answers
+        job = Job("announce", homeserver, "!room:example.org", "txn1", "txn1", f"{BLOG}/ap/p/1")
+        where = f"{homeserver}/!room:example.org"
+        sqlite_db.store.enqueue(
+            "announce-1", [where], job.to_json(), senders.clock(), channel=CHANNEL
+        )
+        channel = MatrixChannel(sqlite_db.store, "token", "fedipress-test", allow_private=True)
+        send = senders(sqlite_db.store, channels={CHANNEL: channel})
+        try:
+            # When a scheduled drain's budget runs out while the request waits
+            (outcome,) = await send.drain(budget=0.3)
+        finally:
+            await channel.aclose()
+    # Then it is cut off, as a POST would be: due again at once, the host not blamed
+    assert (outcome.status, outcome.verdict, outcome.error) == (None, "retry", INTERRUPTED)
+    (row,) = sqlite_db.store.list_deliveries()
+    assert (row.state, row.lease_owner) == ("pending", None)
+    assert row.next_attempt_at <= senders.clock()

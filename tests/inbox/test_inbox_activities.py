@@ -35,6 +35,39 @@ def seed_follower(inbox: Inbox, name: str) -> None:
 # --- Follow and Accept --------------------------------------------------------------------------
 
 
+async def test_follow__the_handle_is_webfingers_subject(inbox: Inbox) -> None:
+    # Given an actor whose WebFinger names the account with other capitals than its
+    # preferredUsername (Mastodon keeps the subject's spelling)
+    port = inbox.remote.port
+    inbox.remote.subjects["alice"] = f"acct:Alice@127.0.0.1:{port}"
+    follow = inbox.follow()
+    body = json.dumps(follow).encode()
+    headers = tuple(inbox.remote.sign("alice", body).items())
+    assert (
+        await inbox.service.handle(InboxRequest("POST", "/ap/inbox", "", headers, body))
+    ).status == 202
+    follower = inbox.store.get_follower(inbox.remote.actor_id("alice"))
+    assert follower is not None and follower.handle == f"Alice@127.0.0.1:{port}"
+    asked = [r.path for r in inbox.remote.requests if r.path.startswith("/.well-known/webfinger")]
+    assert asked == [f"/.well-known/webfinger?resource=acct:alice@127.0.0.1:{port}"]
+
+
+async def test_follow__a_subject_elsewhere_counts_only_when_that_domain_confirms(
+    inbox: Inbox,
+) -> None:
+    # Given a JRD naming an account on a domain that does not lead back to the actor
+    inbox.remote.subjects["bob"] = "acct:bob@127.0.0.2:1"
+    follow = inbox.follow("bob")
+    body = json.dumps(follow).encode()
+    headers = tuple(inbox.remote.sign("bob", body).items())
+    assert (
+        await inbox.service.handle(InboxRequest("POST", "/ap/inbox", "", headers, body))
+    ).status == 202
+    # Then the handle is the actor's own host, port kept, not the unconfirmed claim
+    follower = inbox.store.get_follower(inbox.remote.actor_id("bob"))
+    assert follower is not None and follower.handle == f"bob@127.0.0.1:{inbox.remote.port}"
+
+
 async def test_follow__stored_and_accept_sent_by_drain(inbox: Inbox) -> None:
     # Given a Follow from alice, handed to the service itself (no adapter, no background sender)
     follow = inbox.follow()
@@ -50,7 +83,9 @@ async def test_follow__stored_and_accept_sent_by_drain(inbox: Inbox) -> None:
         inbox.remote.inbox("alice"),
         inbox.remote.shared_inbox,
     )
-    assert (follower.handle, follower.state) == ("alice@127.0.0.1", "accepted")
+    # the handle is the one WebFinger confirms, port and all (FEDERATION.md §1.3)
+    handle = f"alice@127.0.0.1:{inbox.remote.port}"
+    assert (follower.handle, follower.state) == (handle, "accepted")
     assert follower.follow_activity_id == follow["id"]
     # When the sender drains the queue
     outcomes = await inbox.service.sender.drain()

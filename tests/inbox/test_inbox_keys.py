@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -246,6 +247,42 @@ async def test_slow_key_host__other_senders_are_still_served(
         for task in slow:
             task.cancel()
         await asyncio.gather(*slow, return_exceptions=True)
+
+
+async def test_slow_key_hosts__many_of_them_cannot_fill_the_pool(
+    patient_inbox: Inbox, stranger_key: RSAPrivateKey
+) -> None:
+    inbox = patient_inbox
+    with ExitStack() as stack:
+        # Given six slow hosts, four trickling key fetches each: 24 connections held open
+        hosts = []
+        for _ in range(6):
+            host = KeyHost()
+            server = stack.enter_context(serve_in_thread(host))
+            host.port = server.port  # type: ignore[attr-defined]
+            stack.callback(setattr, host, "stopped", True)
+            hosts.append(host)
+        slow = []
+        for h, host in enumerate(hosts):
+            for i in range(4):
+                host.trickle.add(f"/users/slow{i}")
+                actor = f"{host.base}/users/slow{i}"
+                like = like_from(actor) | {"id": f"{actor}/likes/{h}"}
+                post = post_signed(inbox, like, f"{actor}#main-key", stranger_key)
+                slow.append(asyncio.create_task(post))
+        try:
+            await wait_until(
+                lambda: sum(len(h.requests) for h in hosts) >= 24, "every slow host to be asked"
+            )
+            # When bob, on yet another host, sends a Follow (his key is not cached yet)
+            response = await inbox.post(inbox.follow("bob"), actor="bob")
+            # Then it is accepted while all 24 slow fetches still hold their connections
+            assert response.status_code == 202, response.text
+            assert not any(task.done() for task in slow)
+        finally:
+            for task in slow:
+                task.cancel()
+            await asyncio.gather(*slow, return_exceptions=True)
 
 
 async def test_slow_key_host__a_key_fetch_has_a_deadline(

@@ -86,3 +86,29 @@ async def test_store_waiting_on_a_lock__other_requests_are_answered(served: Serv
             locker.execute("COMMIT")
         # And the POST completes once the lock is gone
         assert (await post).status_code == 202
+
+
+async def test_key_cache_waiting_on_a_lock__other_requests_are_answered(served: Served) -> None:
+    schema = served.db.store._one("SELECT current_schema()")[0]  # type: ignore[attr-defined]
+    async with httpx.AsyncClient(base_url=served.base, timeout=10) as client:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as locker:
+            # Given another session holds a lock on the persistent key cache
+            locker.execute("BEGIN")
+            locker.execute(f"LOCK TABLE {schema}.remote_keys IN ACCESS EXCLUSIVE MODE")
+            # When a signed activity arrives whose key must be looked up there
+            body, headers = _like(served, 4)
+            post = asyncio.create_task(client.post("/ap/inbox", content=body, headers=headers))
+            with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
+                deadline = time.monotonic() + 10
+                while not _waiting_on_lock(admin):
+                    assert time.monotonic() < deadline, "the key lookup never reached the lock"
+                    await asyncio.sleep(0.02)
+            # Then other requests are answered while the key lookup waits
+            webfinger = await client.get(
+                "/.well-known/webfinger", params={"resource": "acct:blog@blog.example"}
+            )
+            assert webfinger.status_code == 200
+            assert not post.done()
+            locker.execute("COMMIT")
+        # And the activity is handled once the lock is gone
+        assert (await post).status_code == 202

@@ -64,6 +64,15 @@ class FedifyPeer:
     def shared_inbox_url(self) -> str:
         return f"{self.url}/inbox"
 
+    @property
+    def target_url(self) -> str:
+        """bob: the peer's second account, a move target."""
+        return f"{self.url}/users/bob"
+
+    @property
+    def target_handle(self) -> str:
+        return f"bob@{self.url.removeprefix('http://')}"
+
     def start(self) -> FedifyPeer:
         node = check_installed()
         self.proc = subprocess.Popen(
@@ -155,9 +164,14 @@ class FedifyPeer:
     def delete_note(self, actor_url: str, note_id: str) -> Record:
         return self._call("POST", "/control/delete", {"actor": actor_url, "id": note_id})
 
+    def set_aliases(self, *aliases: str) -> Record:
+        """bob's alsoKnownAs: the accounts that may move to him."""
+        return self._call("POST", "/control/aliases", {"aliases": list(aliases)})
+
     def received(self) -> list[Record]:
         """Every request to alice's inboxes: inbox, status, verified, type, id, actor,
-        object (an id), scheme, body (the JSON sent) and response (Fedify's refusal text)."""
+        object (an id), scheme, headers (the signature's), body (the JSON sent), response
+        (Fedify's refusal text), and for a Move what alice's server made of it (`move`)."""
         return self._call("GET", "/control/received")
 
     def log(self) -> list[Record]:

@@ -255,6 +255,19 @@ def test_plan_publish__removed_post_is_a_delete_with_a_tombstone() -> None:
     assert change.record.first_published_at == NOW - timedelta(days=1)
 
 
+def test_plan_publish__deleting_an_article_says_article() -> None:
+    # Given an Article that followers have (Created through the plan, so its row holds the type)
+    article, other = note("long", type="Article", name="A long read"), note("other")
+    (create,) = plan([article, other], known(sent(other)))
+    records = applied(known(sent(other)), [create])
+    assert records[article.id].type == "Article"
+    # When it is removed, the Tombstone names its real type, not Note
+    (delete,) = plan([other], records)
+    assert delete.activity is not None
+    assert delete.activity["object"]["formerType"] == "Article"
+    assert delete.record.type == "Article"
+
+
 def test_plan_publish__a_deleted_post_is_deleted_once() -> None:
     a = note("a")
     (delete,) = plan([], known(sent(a)))

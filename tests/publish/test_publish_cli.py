@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,7 +195,7 @@ def test_publish__no_deliver_queues_and_deliver_sends(blog: Blog, remote: Remote
     # Then nothing is sent yet, and the queue shows two pending rows
     assert "2 deliveries to 2 inboxes queued" in out and "delivered" not in out
     assert remote.posts() == []
-    assert "pending 2, done 0, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+    assert "pending 2, done 0, dead 0" in blog.cli("queue", str(blog.root)).stdout
     # When `fedipress deliver` runs
     out = blog.cli("deliver", str(blog.root)).stdout
     # Then both inboxes get the Create, and the queue is drained
@@ -202,7 +203,7 @@ def test_publish__no_deliver_queues_and_deliver_sends(blog: Blog, remote: Remote
     assert sorted(p for p, _, _ in activities(remote.posts())) == ["/inbox", "/users/carol/inbox"]
     for recorded in remote.posts():
         verify_blog_post(recorded, remote, blog.public_pem)
-    assert "pending 0, done 2, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+    assert "pending 0, done 2, dead 0" in blog.cli("queue", str(blog.root)).stdout
     assert blog.cli("deliver", str(blog.root)).stdout.startswith("0 delivered")
 
 
@@ -218,14 +219,14 @@ def test_deliveries__shows_dead_rows_and_retry_dead_revives_them(
     out = blog.publish()
     assert "1 delivered, 0 to retry, 1 failed" in out
     # Then `deliveries` shows the counts and the dead row with its status
-    listing = blog.cli("deliveries", str(blog.root), "--state", "dead").stdout
+    listing = blog.cli("queue", str(blog.root), "--state", "dead").stdout
     assert "pending 0, done 1, dead 1" in listing
     (row,) = [line for line in listing.splitlines() if line.startswith("dead")]
     assert " 400 " in row and remote.inbox("carol") in row
     assert row.endswith(blog.object_id("news") + "#create")
     # When carol's server is fixed and the dead rows are revived
     remote.script("/users/carol/inbox", Reply(202))
-    out = blog.cli("deliveries", str(blog.root), "--retry-dead").stdout
+    out = blog.cli("queue", str(blog.root), "--retry-dead").stdout
     assert "1 dead deliveries are pending again" in out
     assert "pending 1, done 1, dead 0" in out
     # Then the next deliver sends the same activity again, and it arrives
@@ -234,7 +235,7 @@ def test_deliveries__shows_dead_rows_and_retry_dead_revives_them(
     assert len(carol) == 2 and carol[0].body == carol[1].body
     verify_blog_post(carol[1], remote, blog.public_pem)
     assert json.loads(carol[1].body)["type"] == "Create"
-    assert "pending 0, done 2, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+    assert "pending 0, done 2, dead 0" in blog.cli("queue", str(blog.root)).stdout
 
 
 def test_deliver__several_workers_send_each_row_once(blog: Blog, remote: RemoteServer) -> None:
@@ -246,9 +247,90 @@ def test_deliver__several_workers_send_each_row_once(blog: Blog, remote: RemoteS
     blog.build()
     blog.publish("--no-deliver")
     # When two processes send together
-    out = blog.cli("deliver", str(blog.root), "--workers", "2").stdout
+    out = blog.cli("deliver", str(blog.root), "-j", "2").stdout
     # Then every inbox got the Create exactly once, and the queue is drained
     assert out.startswith("42 delivered, 0 to retry, 0 failed")
     paths = [p for p, _, _ in activities(remote.posts())]
     assert len(paths) == len(set(paths)) == 42
-    assert "pending 0, done 42, dead 0" in blog.cli("deliveries", str(blog.root)).stdout
+    assert "pending 0, done 42, dead 0" in blog.cli("queue", str(blog.root)).stdout
+
+
+def test_publish__the_object_served_after_an_edit_has_the_updated_the_update_carried(
+    blog: Blog, remote: RemoteServer
+) -> None:
+    # Given a post published to followers
+    blog.build()
+    blog.publish()
+    blog.post("news", post_text("News", "First text.", 2))
+    blog.build()
+    blog.publish()
+    static = blog.root / "_site/ap/posts/news"
+    assert "updated" not in json.loads(static.read_text())  # never edited yet
+    # When it is edited (no `updated:` in front matter), built and published
+    blog.post("news", post_text("News", "Second text.", 2))
+    blog.build()
+    served = json.loads(static.read_text())
+    blog.publish()
+    # Then the object served at the post's id says when it changed, and so does the Update
+    (update, *_) = [r.json() for r in remote.posts() if r.json()["type"] == "Update"]
+    assert "updated" in served
+    assert update["object"]["updated"] == served["updated"]
+    assert update["object"]["content"] == served["content"]
+    # and a rebuild keeps that time: the record in published-ids.json remembers it
+    (blog.root / "content/posts/other.md").write_text(post_text("Other", "x", 3))
+    blog.build()
+    assert json.loads(static.read_text())["updated"] == served["updated"]
+    record = json.loads((blog.root / "published-ids.json").read_text())["ids"]["news"]
+    assert record["edited"] and record["version"]
+
+
+def test_publish__deleting_an_article_names_its_type(blog: Blog, remote: RemoteServer) -> None:
+    blog.build()
+    blog.publish()
+    blog.post(
+        "essay",
+        post_text("Essay", "Long.", 2).replace("---\nLong", "post_type: Article\n---\nLong"),
+    )
+    blog.build()
+    blog.publish()
+    blog.remove("essay")
+    blog.build()
+    blog.publish()
+    deletes = [r.json() for r in remote.posts() if r.json()["type"] == "Delete"]
+    assert deletes and all(d["object"]["formerType"] == "Article" for d in deletes)
+    tombstone = json.loads((blog.root / "_site/ap/tombstones/essay").read_text())
+    assert tombstone["formerType"] == "Article"
+
+
+def test_cli__old_spellings_still_work_with_a_note(blog: Blog, remote: RemoteServer) -> None:
+    # `deliveries` was one letter from `deliver`: it is `queue` now
+    old = blog.cli("deliveries", str(blog.root), "--state", "dead")
+    assert "pending 0, done 0, dead 0" in old.stdout
+    assert "note: `fedipress deliveries` is now `fedipress queue`" in old.stderr
+    # `-j` means processes everywhere, as in `build`: `--workers` is `--jobs` now
+    sent = blog.cli("deliver", str(blog.root), "--workers", "2")
+    assert "0 delivered" in sent.stdout
+    assert "note: --workers is now --jobs (-j)" in sent.stderr
+    assert "  deliveries " not in blog.cli("--help").stdout  # hidden, not advertised
+
+
+def test_deliver__a_oneshot_run_prunes_old_rows_too(blog: Blog, remote: RemoteServer) -> None:
+    # Given a delivery finished long ago (what a systemd timer's `deliver` finds)
+    store = blog.store()
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    try:
+        store.enqueue(
+            "https://blog.example/ap/posts/old#create", [remote.inbox("x")], "{}", long_ago
+        )
+        (old,) = store.list_deliveries()
+        store.complete(old.id, 202, long_ago)
+    finally:
+        store.close()
+    # When `fedipress deliver` runs once
+    assert blog.cli("deliver", str(blog.root)).stdout.startswith("0 delivered")
+    # Then the old row is gone: the timer's rounds keep the store small, as the inbox's do
+    store = blog.store()
+    try:
+        assert store.get_delivery(old.id) is None
+    finally:
+        store.close()

@@ -151,18 +151,18 @@ def test_migration__older_interactions_get_public_depth_zero_not_hidden(
     empty_backend: Backend,
 ) -> None:
     backend = empty_backend
-    # Given a database at migration 1 with a reply in it
-    first = load_migrations()[0]
+    # Given a database at migration 4 (the last before 0005_conversations) with a reply in it
     backend.execute(
         "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, "
         "applied_at TEXT NOT NULL)"
     )
-    for statement in first.statements():
-        backend.execute(statement)
-    backend.execute(
-        "INSERT INTO schema_migrations VALUES (?, ?, ?)",
-        (1, first.name, "2024-01-01T00:00:00.000000Z"),
-    )
+    for migration in [m for m in load_migrations() if m.version < 5]:
+        for statement in migration.statements():
+            backend.execute(statement)
+        backend.execute(
+            "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+            (migration.version, migration.name, "2024-01-01T00:00:00.000000Z"),
+        )
     backend.execute(
         "INSERT INTO interactions (id, kind, actor_id, object_id, content_html, url, in_reply_to, "
         "state, published, updated, raw_json, created_at) VALUES (?, 'reply', ?, ?, '<p>old</p>', "

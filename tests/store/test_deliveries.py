@@ -114,6 +114,37 @@ def test_claim_due__expired_lease_is_claimable_again(store: Store) -> None:
     assert (after[0].lease_owner, after[0].attempts) == ("w2", 2)
 
 
+def test_release__hands_back_unsent_rows_as_they_were(store: Store) -> None:
+    # Given three rows claimed by a worker whose time budget ran out after sending one
+    store.enqueue(ACTIVITY, inboxes(3), BODY, NOW)
+    claimed = store.claim_due(NOW, limit=10, lease_seconds=60, owner="w1")
+    sent, *unsent = claimed
+    store.complete(sent.id, 202, NOW)
+
+    # When another worker tries to release them, then the owner does
+    assert store.release([d.id for d in unsent], "w2") == 0
+    released = store.release([d.id for d in claimed], "w1")
+
+    # Then only the two unsent rows are back: no lease, the claim's attempt taken back,
+    # due at once for the next drain; the delivered row is untouched
+    assert released == 2
+    for delivery in unsent:
+        row = store.get_delivery(delivery.id)
+        assert row is not None
+        assert (row.state, row.attempts, row.lease_owner, row.lease_until) == (
+            "pending",
+            0,
+            None,
+            None,
+        )
+        assert row.next_attempt_at == NOW
+    done = store.get_delivery(sent.id)
+    assert done is not None and (done.state, done.attempts) == ("done", 1)
+    again = store.claim_due(NOW, limit=10, lease_seconds=60, owner="w3")
+    assert sorted(d.id for d in again) == sorted(d.id for d in unsent)
+    assert store.release([], "w3") == 0
+
+
 @pytest.mark.parametrize("sharing", ["two connections", "one shared connection"])
 def test_claim_due__concurrent_workers_never_share_a_row(backend: Backend, sharing: str) -> None:
     # Given 60 due deliveries and two workers racing to drain them
@@ -223,3 +254,21 @@ def test_prune_deliveries__drops_old_done_rows_only(store: Store) -> None:
 
     assert store.get_delivery(old.id) is None
     assert store.queue_stats() == QueueStats(done=1, dead=1)
+
+
+def test_prune_deliveries__drops_dead_rows_past_their_own_retention(store: Store) -> None:
+    store.enqueue(ACTIVITY, inboxes(3), BODY, NOW)
+    old_dead, new_dead, pending = store.claim_due(NOW, limit=3, lease_seconds=60, owner="w")
+    store.give_up(old_dead.id, 400, "Bad Request", NOW)
+    store.give_up(new_dead.id, 400, "Bad Request", NOW + timedelta(days=60))
+    store.retry_later(pending.id, NOW + timedelta(days=1), 503, "later", NOW)
+
+    pruned = store.prune_deliveries(
+        NOW + timedelta(days=7), dead_older_than=NOW + timedelta(days=30)
+    )
+
+    assert pruned == 1
+    assert store.get_delivery(old_dead.id) is None
+    assert (
+        store.get_delivery(new_dead.id) is not None and store.get_delivery(pending.id) is not None
+    )

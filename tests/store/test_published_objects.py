@@ -63,3 +63,13 @@ def test_list_published__filters_by_state_in_object_id_order(store: Store) -> No
     assert [o.uid for o in store.list_published(state="deleted")] == ["c"]
     assert len(store.list_published()) == 3
     assert [o.uid for o in store.list_published(limit=1, offset=1)] == ["b"]
+
+
+def test_put_published__keeps_the_object_type(store: Store) -> None:
+    # A Delete names the type the object had (formerType): the store remembers it.
+    article = published("https://blog.example/posts/long/", type="Article")
+    store.put_published(article)
+    assert store.get_published(article.object_id) == article
+    store.put_published(replace(article, type="Note"))
+    stored = store.get_published(article.object_id)
+    assert stored is not None and stored.type == "Note"

@@ -30,6 +30,9 @@ InteractionKind = Literal["like", "announce", "reply"]
 # "hidden": the author hid it; approving shows it again.
 InteractionState = Literal["approved", "pending", "hidden"]
 DeliveryState = Literal["pending", "done", "dead"]
+# How a delivery is sent: a signed POST to an ActivityPub inbox, or another channel's request
+# (federation/delivery.py, Channel). Every channel shares the queue's leases and retries.
+ACTIVITYPUB = "activitypub"
 PublishedState = Literal["live", "deleted"]
 
 
@@ -43,6 +46,17 @@ class Follower:
     state: FollowerState
     created_at: datetime
     updated_at: datetime
+    account: str = ""  # which of the site's accounts they follow: '' the main one
+
+
+@dataclass(frozen=True)
+class MovedFollower:
+    """A follower who left an account after its Move: they re-followed `target`."""
+
+    account: str
+    actor_id: str
+    target: str
+    moved_at: datetime
 
 
 class RemoteKey(Protocol):
@@ -160,6 +174,25 @@ class Delivery:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    signed_by: str | None = None  # the key id that signs it; None: the main account's
+    signing_key: str | None = None  # a fingerprint pinning one key of that id (a rotation)
+    channel: str = ACTIVITYPUB
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A post as announced somewhere other than ActivityPub (a Matrix room): `id` is the
+    announcing delivery's activity id, `destination` where it went, and `remote_id` what the
+    other side calls it (the Matrix event id) once sent, so edits and removals can target it.
+    `removed_at` is set once its removal was queued."""
+
+    id: str
+    destination: str
+    object_id: str
+    remote_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    removed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +222,7 @@ class PublishedObject:
     state: PublishedState
     first_published_at: datetime
     last_delivered_at: datetime | None = None
+    type: str = "Note"  # the object's ActivityStreams type: a Delete's formerType
 
 
 class Store(Protocol):
@@ -202,27 +236,45 @@ class Store(Protocol):
         ...
 
     # -- followers --------------------------------------------------------------------------
+    # Followers are per account of the site (`Follower.account`, '' the main one). Methods
+    # that take `account` default to the main account; None means every account.
     def upsert_follower(self, follower: Follower) -> None:
-        """Insert or replace; an existing row keeps its `created_at`."""
+        """Insert or replace (per account and actor); an existing row keeps its `created_at`."""
         ...
 
-    def get_follower(self, actor_id: str) -> Follower | None: ...
+    def get_follower(self, actor_id: str, account: str = "") -> Follower | None: ...
     def get_follower_by_follow_id(self, follow_activity_id: str) -> Follower | None: ...
     def list_followers(
-        self, state: FollowerState | None = None, limit: int = 100, offset: int = 0
+        self,
+        state: FollowerState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        account: str | None = "",
     ) -> list[Follower]:
-        """Ordered by actor id."""
+        """Ordered by account, then actor id."""
         ...
 
-    def count_followers(self, state: FollowerState | None = "accepted") -> int: ...
-    def remove_follower(self, actor_id: str) -> bool: ...
+    def count_followers(
+        self, state: FollowerState | None = "accepted", account: str | None = ""
+    ) -> int: ...
+    def remove_follower(self, actor_id: str, account: str | None = "") -> bool: ...
     def remove_followers_with_inbox(self, inbox: str) -> int:
         """Remove the followers whose personal inbox is `inbox` (it answered 410 Gone)."""
         ...
 
-    def set_follower_state(self, actor_id: str, state: FollowerState, now: datetime) -> bool: ...
-    def follower_inboxes(self) -> list[str]:
-        """Where to deliver to accepted followers: shared inbox, else inbox; distinct, sorted."""
+    def set_follower_state(
+        self, actor_id: str, state: FollowerState, now: datetime, account: str = ""
+    ) -> bool: ...
+    def follower_inboxes(self, accounts: Sequence[str] = ("",)) -> list[str]:
+        """Where to deliver to the accepted followers of these accounts: shared inbox, else
+        inbox; distinct, sorted."""
+        ...
+
+    def record_moved_follower(
+        self, account: str, actor_id: str, target: str, now: datetime
+    ) -> None: ...
+    def list_moved_followers(self, account: str | None = "") -> list[MovedFollower]:
+        """Ordered by account, then actor id."""
         ...
 
     # -- remote keys and actors (caches) ----------------------------------------------------
@@ -323,18 +375,47 @@ class Store(Protocol):
         ...
 
     # -- outbound delivery queue ------------------------------------------------------------
-    def enqueue(self, activity_id: str, inboxes: Iterable[str], body: str, now: datetime) -> int:
-        """Queue one delivery per inbox, due now; returns rows added (repeats are no-ops)."""
+    def enqueue(
+        self,
+        activity_id: str,
+        inboxes: Iterable[str],
+        body: str,
+        now: datetime,
+        signed_by: str | None = None,
+        signing_key: str | None = None,
+        channel: str = ACTIVITYPUB,
+    ) -> int:
+        """Queue one delivery per inbox on `channel`, due now, to be signed with the key
+        `signed_by` (a key id; None: the main account's) or, pinned, the key with fingerprint
+        `signing_key` (ActivityPub rows only: other channels are not signed); returns rows
+        added (repeats are no-ops)."""
+        ...
+
+    def count_pending_signed_with(self, signing_key: str) -> int:
+        """Pending deliveries pinned to the key with this fingerprint."""
         ...
 
     def claim_due(
-        self, now: datetime, limit: int, lease_seconds: int, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: int,
+        owner: str,
+        channels: Sequence[str] | None = None,
     ) -> list[Delivery]:
-        """Lease up to `limit` due pending deliveries to `owner`, oldest due first.
+        """Lease up to `limit` due pending deliveries to `owner`, oldest due first; only those
+        of `channels` when given (a sender leaves the rows it cannot send to another).
 
         A delivery is due when `next_attempt_at <= now` and it has no lease or an expired one.
         Concurrent workers never get the same row. Each claim adds one to `attempts`.
         """
+        ...
+
+    def release(self, ids: Sequence[str], owner: str) -> int:
+        """Hand back rows `owner` claimed but never sent (a drain's time budget ran out):
+        their lease is cleared and the claim's attempt taken back, so they are due at once
+        for the next drain, as they were. Rows no longer leased to `owner` are left alone.
+        Returns how many were released."""
         ...
 
     def complete(self, id: str, status: int | None, now: datetime) -> None: ...
@@ -354,8 +435,11 @@ class Store(Protocol):
         """Make dead deliveries (all, or these ids) pending and due now, with attempts reset."""
         ...
 
-    def prune_deliveries(self, older_than: datetime) -> int:
-        """Delete done deliveries last updated before `older_than`."""
+    def prune_deliveries(
+        self, older_than: datetime, dead_older_than: datetime | None = None
+    ) -> int:
+        """Delete done deliveries last updated before `older_than`, and dead (given-up) ones
+        last updated before `dead_older_than` when it is given."""
         ...
 
     # -- remote hosts (Mastodon-style availability) -----------------------------------------
@@ -383,4 +467,18 @@ class Store(Protocol):
         self, state: PublishedState | None = None, limit: int = 1000, offset: int = 0
     ) -> list[PublishedObject]:
         """Ordered by object id."""
+        ...
+
+    # -- announcements on other channels ----------------------------------------------------
+    def put_announcement(self, item: Announcement) -> None:
+        """Insert or replace; an existing row keeps its `created_at`."""
+        ...
+
+    def get_announcement(self, id: str) -> Announcement | None: ...
+    def latest_announcement(self, destination: str, object_id: str) -> Announcement | None:
+        """The newest announcement of the post at `destination` not yet removed."""
+        ...
+
+    def remove_announcement(self, id: str) -> bool:
+        """Forget an announcement (it was never sent: nothing can edit or remove it)."""
         ...

@@ -22,6 +22,7 @@ from .base import (
     InteractionCounts,
     InteractionKind,
     InteractionState,
+    MovedFollower,
     RemoteActor,
     RemoteKey,
 )
@@ -36,7 +37,8 @@ from .sqlcore import (
 )
 
 _FOLLOWER = (
-    "actor_id, inbox, shared_inbox, handle, follow_activity_id, state, created_at, updated_at"
+    "actor_id, inbox, shared_inbox, handle, follow_activity_id, state, created_at, updated_at, "
+    "account"
 )
 _INTERACTION = (
     "id, kind, actor_id, object_id, state, content_html, url, in_reply_to, "
@@ -50,7 +52,7 @@ _BATCH = 500
 
 
 def _follower(row: Sequence[Any]) -> Follower:
-    actor_id, inbox, shared_inbox, handle, follow_id, state, created, updated = row
+    actor_id, inbox, shared_inbox, handle, follow_id, state, created, updated, account = row
     return Follower(
         actor_id,
         inbox,
@@ -60,7 +62,13 @@ def _follower(row: Sequence[Any]) -> Follower:
         state,
         parse_time(created),
         parse_time(updated),
+        account,
     )
+
+
+def _account_filter(account: str | None) -> tuple[list[str], list[object]]:
+    """The WHERE parts for one account, or none for every account (None)."""
+    return (["account = ?"], [account]) if account is not None else ([], [])
 
 
 def _interaction(row: Sequence[Any]) -> Interaction:
@@ -125,8 +133,8 @@ class InboundSql(SqlCore):
     def upsert_follower(self, follower: Follower) -> None:
         f = follower
         self._write(
-            f"INSERT INTO followers ({_FOLLOWER}) VALUES ({placeholders(8)}) "
-            "ON CONFLICT (actor_id) DO UPDATE SET inbox = excluded.inbox, "
+            f"INSERT INTO followers ({_FOLLOWER}) VALUES ({placeholders(9)}) "
+            "ON CONFLICT (account, actor_id) DO UPDATE SET inbox = excluded.inbox, "
             "shared_inbox = excluded.shared_inbox, handle = excluded.handle, "
             "follow_activity_id = excluded.follow_activity_id, state = excluded.state, "
             "updated_at = excluded.updated_at",
@@ -139,58 +147,109 @@ class InboundSql(SqlCore):
                 f.state,
                 format_time(f.created_at),
                 format_time(f.updated_at),
+                f.account,
             ),
         )
 
-    def get_follower(self, actor_id: str) -> Follower | None:
-        row = self._one(f"SELECT {_FOLLOWER} FROM followers WHERE actor_id = ?", (actor_id,))
+    def get_follower(self, actor_id: str, account: str = "") -> Follower | None:
+        row = self._one(
+            f"SELECT {_FOLLOWER} FROM followers WHERE account = ? AND actor_id = ?",
+            (account, actor_id),
+        )
         return _follower(row) if row else None
 
     def get_follower_by_follow_id(self, follow_activity_id: str) -> Follower | None:
         row = self._one(
             f"SELECT {_FOLLOWER} FROM followers WHERE follow_activity_id = ? "
-            "ORDER BY actor_id LIMIT 1",
+            "ORDER BY account, actor_id LIMIT 1",
             (follow_activity_id,),
         )
         return _follower(row) if row else None
 
     def list_followers(
-        self, state: FollowerState | None = None, limit: int = 100, offset: int = 0
+        self,
+        state: FollowerState | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        account: str | None = "",
     ) -> list[Follower]:
-        where, params = ("WHERE state = ?", [state]) if state else ("", [])
+        where, params = _account_filter(account)
+        if state:
+            where.append("state = ?")
+            params.append(state)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._all(
-            f"SELECT {_FOLLOWER} FROM followers {where} ORDER BY actor_id LIMIT ? OFFSET ?",
+            f"SELECT {_FOLLOWER} FROM followers {clause} "
+            "ORDER BY account, actor_id LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         return [_follower(row) for row in rows]
 
-    def count_followers(self, state: FollowerState | None = "accepted") -> int:
-        if state is None:
-            return int(self._one("SELECT COUNT(*) FROM followers")[0])
-        return int(self._one("SELECT COUNT(*) FROM followers WHERE state = ?", (state,))[0])
+    def count_followers(
+        self, state: FollowerState | None = "accepted", account: str | None = ""
+    ) -> int:
+        where, params = _account_filter(account)
+        if state is not None:
+            where.append("state = ?")
+            params.append(state)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        return int(self._one(f"SELECT COUNT(*) FROM followers {clause}", params)[0])
 
-    def remove_follower(self, actor_id: str) -> bool:
-        return self._write("DELETE FROM followers WHERE actor_id = ?", (actor_id,)) > 0
-
-    def remove_followers_with_inbox(self, inbox: str) -> int:
-        return self._write("DELETE FROM followers WHERE inbox = ?", (inbox,))
-
-    def set_follower_state(self, actor_id: str, state: FollowerState, now: datetime) -> bool:
+    def remove_follower(self, actor_id: str, account: str | None = "") -> bool:
+        where, params = _account_filter(account)
         return (
             self._write(
-                "UPDATE followers SET state = ?, updated_at = ? WHERE actor_id = ?",
-                (state, format_time(now), actor_id),
+                f"DELETE FROM followers WHERE {' AND '.join([*where, 'actor_id = ?'])}",
+                (*params, actor_id),
             )
             > 0
         )
 
-    def follower_inboxes(self) -> list[str]:
+    def remove_followers_with_inbox(self, inbox: str) -> int:
+        return self._write("DELETE FROM followers WHERE inbox = ?", (inbox,))
+
+    def set_follower_state(
+        self, actor_id: str, state: FollowerState, now: datetime, account: str = ""
+    ) -> bool:
+        return (
+            self._write(
+                "UPDATE followers SET state = ?, updated_at = ? WHERE account = ? AND actor_id = ?",
+                (state, format_time(now), account, actor_id),
+            )
+            > 0
+        )
+
+    def follower_inboxes(self, accounts: Sequence[str] = ("",)) -> list[str]:
+        if not accounts:
+            return []
         # Shared inbox first, as Mastodon's Account.inboxes does (FEDERATION.md §6.1).
         rows = self._all(
             "SELECT DISTINCT COALESCE(NULLIF(shared_inbox, ''), inbox) AS target "
-            "FROM followers WHERE state = 'accepted' ORDER BY target"
+            f"FROM followers WHERE state = 'accepted' AND account IN "
+            f"({placeholders(len(accounts))}) ORDER BY target",
+            tuple(accounts),
         )
         return [row[0] for row in rows]
+
+    def record_moved_follower(
+        self, account: str, actor_id: str, target: str, now: datetime
+    ) -> None:
+        self._write(
+            "INSERT INTO moved_followers (account, actor_id, target, moved_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (account, actor_id) DO UPDATE SET "
+            "target = excluded.target, moved_at = excluded.moved_at",
+            (account, actor_id, target, format_time(now)),
+        )
+
+    def list_moved_followers(self, account: str | None = "") -> list[MovedFollower]:
+        where, params = _account_filter(account)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._all(
+            "SELECT account, actor_id, target, moved_at FROM moved_followers "
+            f"{clause} ORDER BY account, actor_id",
+            params,
+        )
+        return [MovedFollower(row[0], row[1], row[2], parse_time(row[3])) for row in rows]
 
     # -- remote keys and actors -------------------------------------------------------------
     def get_key(self, key_id: str) -> CachedKey | None:

@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .base import (
+    ACTIVITYPUB,
+    Announcement,
     Delivery,
     DeliveryState,
     HostStatus,
@@ -27,9 +29,21 @@ from .sqlcore import (
 
 DELIVERY_COLUMNS = (
     "id, activity_id, inbox_url, body, state, attempts, next_attempt_at, lease_owner, "
-    "lease_until, last_status, last_error, created_at, updated_at"
+    "lease_until, last_status, last_error, created_at, updated_at, signed_by, signing_key, "
+    "channel"
 )
-_PUBLISHED = "object_id, uid, version, updated, state, first_published_at, last_delivered_at"
+_PUBLISHED = (
+    "object_id, uid, version, updated, state, first_published_at, last_delivered_at, object_type"
+)
+_ANNOUNCEMENT = "id, destination, object_id, remote_id, created_at, updated_at, removed_at"
+
+
+def channel_filter(channels: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (with its parameters) that keeps a claim to these channels."""
+    if channels is None:
+        return "", ()
+    kinds = tuple(dict.fromkeys(channels)) or ("",)  # no channel: a condition nothing meets
+    return f" AND channel IN ({placeholders(len(kinds))})", kinds
 
 
 def _delivery(row: Sequence[Any]) -> Delivery:
@@ -47,6 +61,21 @@ def _delivery(row: Sequence[Any]) -> Delivery:
         last_error=row[10],
         created_at=parse_time(row[11]),
         updated_at=parse_time(row[12]),
+        signed_by=row[13],
+        signing_key=row[14],
+        channel=row[15],
+    )
+
+
+def _announcement(row: Sequence[Any]) -> Announcement:
+    return Announcement(
+        id=row[0],
+        destination=row[1],
+        object_id=row[2],
+        remote_id=row[3],
+        created_at=parse_time(row[4]),
+        updated_at=parse_time(row[5]),
+        removed_at=parse_optional_time(row[6]),
     )
 
 
@@ -59,25 +88,38 @@ def _published(row: Sequence[Any]) -> PublishedObject:
         state=row[4],
         first_published_at=parse_time(row[5]),
         last_delivered_at=parse_optional_time(row[6]),
+        type=row[7],
     )
 
 
 class OutboundSql(SqlCore):
-    def _claim_rows(self, owner: str, lease_until: str, now: str, limit: int) -> list[Any]:
-        """Backend hook: lease up to `limit` due rows, return them as DELIVERY_COLUMNS rows.
+    def _claim_rows(
+        self, owner: str, lease_until: str, now: str, limit: int, channels: Sequence[str] | None
+    ) -> list[Any]:
+        """Backend hook: lease up to `limit` due rows (of `channels`, when given, with
+        `channel_filter`), return them as DELIVERY_COLUMNS rows.
 
         Runs inside a transaction; must never hand a row to two concurrent callers.
         """
         raise NotImplementedError
 
     # -- delivery queue ---------------------------------------------------------------------
-    def enqueue(self, activity_id: str, inboxes: Iterable[str], body: str, now: datetime) -> int:
+    def enqueue(
+        self,
+        activity_id: str,
+        inboxes: Iterable[str],
+        body: str,
+        now: datetime,
+        signed_by: str | None = None,
+        signing_key: str | None = None,
+        channel: str = ACTIVITYPUB,
+    ) -> int:
         stamp = format_time(now)
         added = 0
         with self._atomic():
             for inbox in dict.fromkeys(inboxes):
                 added += self._execute(
-                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ({placeholders(13)}) "
+                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}) VALUES ({placeholders(16)}) "
                     "ON CONFLICT (activity_id, inbox_url) DO NOTHING",
                     (
                         uuid.uuid4().hex,
@@ -93,18 +135,43 @@ class OutboundSql(SqlCore):
                         None,
                         stamp,
                         stamp,
+                        signed_by,
+                        signing_key,
+                        channel,
                     ),
                 ).rowcount
         return added
 
+    def count_pending_signed_with(self, signing_key: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM deliveries WHERE signing_key = ? AND state = 'pending'",
+            (signing_key,),
+        )
+        return int(row[0])
+
     def claim_due(
-        self, now: datetime, limit: int, lease_seconds: int, owner: str
+        self,
+        now: datetime,
+        limit: int,
+        lease_seconds: int,
+        owner: str,
+        channels: Sequence[str] | None = None,
     ) -> list[Delivery]:
         lease_until = format_time(now + timedelta(seconds=lease_seconds))
         with self._atomic():
-            rows = self._claim_rows(owner, lease_until, format_time(now), limit)
+            rows = self._claim_rows(owner, lease_until, format_time(now), limit, channels)
         # RETURNING gives no order guarantee.
         return sorted((_delivery(row) for row in rows), key=lambda d: (d.next_attempt_at, d.id))
+
+    def release(self, ids: Sequence[str], owner: str) -> int:
+        if not ids:
+            return 0
+        return self._write(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, "
+            "attempts = attempts - 1 WHERE state = 'pending' AND lease_owner = ? "
+            f"AND id IN ({placeholders(len(ids))})",
+            (owner, *ids),
+        )
 
     def _finish(
         self,
@@ -163,10 +230,18 @@ class OutboundSql(SqlCore):
             (stamp, stamp, *(ids or ())),
         )
 
-    def prune_deliveries(self, older_than: datetime) -> int:
-        return self._write(
+    def prune_deliveries(
+        self, older_than: datetime, dead_older_than: datetime | None = None
+    ) -> int:
+        done = self._write(
             "DELETE FROM deliveries WHERE state = 'done' AND updated_at < ?",
             (format_time(older_than),),
+        )
+        if dead_older_than is None:
+            return done
+        return done + self._write(
+            "DELETE FROM deliveries WHERE state = 'dead' AND updated_at < ?",
+            (format_time(dead_older_than),),
         )
 
     # -- hosts ------------------------------------------------------------------------------
@@ -241,10 +316,10 @@ class OutboundSql(SqlCore):
 
     def put_published(self, obj: PublishedObject) -> None:
         self._write(
-            f"INSERT INTO published_objects ({_PUBLISHED}) VALUES ({placeholders(7)}) "
+            f"INSERT INTO published_objects ({_PUBLISHED}) VALUES ({placeholders(8)}) "
             "ON CONFLICT (object_id) DO UPDATE SET uid = excluded.uid, "
             "version = excluded.version, updated = excluded.updated, state = excluded.state, "
-            "last_delivered_at = excluded.last_delivered_at",
+            "last_delivered_at = excluded.last_delivered_at, object_type = excluded.object_type",
             (
                 obj.object_id,
                 obj.uid,
@@ -253,6 +328,7 @@ class OutboundSql(SqlCore):
                 obj.state,
                 format_time(obj.first_published_at),
                 format_optional_time(obj.last_delivered_at),
+                obj.type,
             ),
         )
 
@@ -266,3 +342,36 @@ class OutboundSql(SqlCore):
             (*params, limit, offset),
         )
         return [_published(row) for row in rows]
+
+    # -- announcements ----------------------------------------------------------------------
+    def put_announcement(self, item: Announcement) -> None:
+        self._write(
+            f"INSERT INTO announcements ({_ANNOUNCEMENT}) VALUES ({placeholders(7)}) "
+            "ON CONFLICT (id) DO UPDATE SET destination = excluded.destination, "
+            "object_id = excluded.object_id, remote_id = excluded.remote_id, "
+            "updated_at = excluded.updated_at, removed_at = excluded.removed_at",
+            (
+                item.id,
+                item.destination,
+                item.object_id,
+                item.remote_id,
+                format_time(item.created_at),
+                format_time(item.updated_at),
+                format_optional_time(item.removed_at),
+            ),
+        )
+
+    def get_announcement(self, id: str) -> Announcement | None:
+        row = self._one(f"SELECT {_ANNOUNCEMENT} FROM announcements WHERE id = ?", (id,))
+        return _announcement(row) if row else None
+
+    def latest_announcement(self, destination: str, object_id: str) -> Announcement | None:
+        row = self._one(
+            f"SELECT {_ANNOUNCEMENT} FROM announcements WHERE destination = ? AND object_id = ? "
+            "AND removed_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 1",
+            (destination, object_id),
+        )
+        return _announcement(row) if row else None
+
+    def remove_announcement(self, id: str) -> bool:
+        return self._write("DELETE FROM announcements WHERE id = ?", (id,)) > 0

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from fedipress.errors import StoreError
 
 from .inbound_sql import InboundSql
-from .outbound_sql import DELIVERY_COLUMNS, OutboundSql
+from .outbound_sql import DELIVERY_COLUMNS, OutboundSql, channel_filter
 from .url import redact_url
 
 if TYPE_CHECKING:
@@ -83,17 +83,20 @@ class PostgresStore(InboundSql, OutboundSql):
             return self._conn.execute(sql)  # no parameters: psycopg sends the text as is
         return self._conn.execute(_to_pyformat(sql), params)
 
-    def _claim_rows(self, owner: str, lease_until: str, now: str, limit: int) -> list[Any]:
+    def _claim_rows(
+        self, owner: str, lease_until: str, now: str, limit: int, channels: Sequence[str] | None
+    ) -> list[Any]:
         # SKIP LOCKED: a second worker takes other rows instead of waiting for ours. The CTE
         # runs the locking SELECT exactly once (an IN-subquery with LIMIT may run more often).
         columns = ", ".join(f"deliveries.{c}" for c in DELIVERY_COLUMNS.split(", "))
+        only, kinds = channel_filter(channels)
         return self._execute(
             "WITH due AS (SELECT id FROM deliveries WHERE state = 'pending' "
-            "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
+            f"AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?){only} "
             "ORDER BY next_attempt_at, id LIMIT ? FOR UPDATE SKIP LOCKED) "
             "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
             f"updated_at = ? FROM due WHERE deliveries.id = due.id RETURNING {columns}",
-            (now, now, limit, owner, lease_until, now),
+            (now, now, *kinds, limit, owner, lease_until, now),
         ).fetchall()
 
     def _lock_for_migrations(self) -> None:

@@ -41,6 +41,20 @@ def load_migrations() -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
+def check_same_names(applied: dict[int, str], migrations: list[Migration]) -> None:
+    """Refuse a database whose migration N is not our migration N: a development build that
+    numbered its migration differently made it, and skipping ours would break every query."""
+    for migration in migrations:
+        name = applied.get(migration.version)
+        if name is not None and name != migration.name:
+            raise StoreError(
+                f"the database's migration {migration.version} is '{name}', "
+                f"but this fedipress's migration {migration.version} is '{migration.name}'",
+                hint="The database was made by another development version of fedipress: "
+                "use that version, or start from a fresh database.",
+            )
+
+
 def check_not_newer(applied: int, known: int) -> None:
     """Refuse a database migrated by a newer fedipress: our queries may no longer fit it."""
     if applied > known:

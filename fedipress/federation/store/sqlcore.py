@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 from fedipress.errors import StoreConnectionLost, StoreError
 
-from .schema import check_not_newer, load_migrations
+from .schema import check_not_newer, check_same_names, load_migrations
 
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -220,10 +220,12 @@ class SqlCore:
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
-            applied = {
-                row[0] for row in self._execute("SELECT version FROM schema_migrations").fetchall()
-            }
+            rows = self._execute("SELECT version, name FROM schema_migrations").fetchall()
+            applied = {int(version): str(name) for version, name in rows}
             check_not_newer(max(applied, default=0), migrations[-1].version)
+            check_same_names(applied, migrations)
+            # By version, not "newer than the last": gaps in the numbers are allowed, and a
+            # migration numbered below the newest applied one still gets applied.
             for migration in migrations:
                 if migration.version in applied:
                     continue

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from fedipress.errors import StoreError
 
 from .inbound_sql import InboundSql
-from .outbound_sql import DELIVERY_COLUMNS, OutboundSql
+from .outbound_sql import DELIVERY_COLUMNS, OutboundSql, channel_filter
 
 BUSY_TIMEOUT_SECONDS = 10.0
 # Error codes about the file or its locks, which the user can fix; others (constraints,
@@ -69,14 +69,17 @@ class SqliteStore(InboundSql, OutboundSql):
     def _execute(self, sql: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
         return self._conn.execute(sql, params)
 
-    def _claim_rows(self, owner: str, lease_until: str, now: str, limit: int) -> list[Any]:
+    def _claim_rows(
+        self, owner: str, lease_until: str, now: str, limit: int, channels: Sequence[str] | None
+    ) -> list[Any]:
         # The write lock held since BEGIN IMMEDIATE is what makes this claim exclusive.
+        only, kinds = channel_filter(channels)
         return self._execute(
             "UPDATE deliveries SET lease_owner = ?, lease_until = ?, attempts = attempts + 1, "
             "updated_at = ? WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' "
-            "AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?) "
+            f"AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until <= ?){only} "
             f"ORDER BY next_attempt_at, id LIMIT ?) RETURNING {DELIVERY_COLUMNS}",
-            (owner, lease_until, now, now, now, limit),
+            (owner, lease_until, now, now, now, *kinds, limit),
         ).fetchall()
 
     def _close_connection(self) -> None:

@@ -11,6 +11,9 @@ from urllib.parse import unquote
 from fedipress.errors import StoreError
 
 DEFAULT_SQLITE_PATH = Path(".fedipress") / "inbox.db"
+# `fedipress serve` keeps the followers of the preview (an actor at a local address, signed
+# with a dev key) apart from the real ones, in this file of the site folder.
+PREVIEW_SQLITE_PATH = Path(".fedipress") / "serve-inbox.db"
 
 _URL_FORMS = (
     "Use sqlite:////absolute/path.db, sqlite:///relative.db or sqlite:relative.db "

@@ -2,9 +2,10 @@
 //
 //   node peer.mjs --port 0 [--authorized-fetch]
 //
-// Hosts one Fedify actor, Person "alice" (/users/alice), with a personal inbox
-// (/users/alice/inbox) and a shared inbox (/inbox), and a JSON control API under
-// /control/ on the same port. Prints "peer listening on http://127.0.0.1:PORT" once ready.
+// Hosts two Fedify actors: Person "alice" (/users/alice), with a personal inbox
+// (/users/alice/inbox) and a shared inbox (/inbox), who follows and receives; and Person
+// "bob", a move target whose aliases (alsoKnownAs) the tests set. A JSON control API lives
+// under /control/ on the same port. Prints "peer listening on http://127.0.0.1:PORT" once ready.
 // Only loopback addresses are ever contacted: every other URL is refused (and logged).
 // See README.md for the control API.
 
@@ -21,6 +22,7 @@ import {
   Image,
   Like,
   MemoryKvStore,
+  Move,
   Note,
   PUBLIC_COLLECTION,
   Person,
@@ -119,6 +121,9 @@ globalThis.fetch = async function loggedFetch(input, init) {
 // --- the Fedify federation ------------------------------------------------------------------
 
 const IDENTIFIER = "alice";
+// bob: a second account on the peer, the target of a Move. `aliases` is its alsoKnownAs.
+const TARGET = "bob";
+const aliases = { [TARGET]: [] };
 // RSA signs HTTP requests (draft-cavage and RFC 9421 alike, in Fedify 1.6); Ed25519 signs
 // Object Integrity Proofs (FEP-8b32), which Fedify adds to every activity it sends when it has
 // such a key, as Fedify-based servers (Hollo, Ghost) do.
@@ -135,6 +140,18 @@ const rsaKeyPair = await crypto.subtle.generateKey(
   ["sign", "verify"],
 );
 const keyPairs = [rsaKeyPair, await generateCryptoKeyPair("Ed25519")];
+const targetKeyPairs = [
+  await crypto.subtle.generateKey(
+    {
+      name: "RSASSA-PKCS1-v1_5",
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: "SHA-256",
+    },
+    true,
+    ["sign", "verify"],
+  ),
+];
 
 const federation = createFederation({
   kv: new MemoryKvStore(),
@@ -150,6 +167,18 @@ const received = [];
 
 const actorDispatcher = federation
   .setActorDispatcher("/users/{identifier}", async (ctx, identifier) => {
+    if (identifier === TARGET) {
+      const keys = await ctx.getActorKeyPairs(identifier);
+      return new Person({
+        id: ctx.getActorUri(identifier),
+        preferredUsername: identifier,
+        name: "Bob (a move target)",
+        inbox: ctx.getInboxUri(identifier),
+        endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
+        publicKey: keys[0].cryptographicKey,
+        aliases: aliases[TARGET].map((url) => new URL(url)),
+      });
+    }
     if (identifier !== IDENTIFIER) return null;
     const keys = await ctx.getActorKeyPairs(identifier);
     return new Person({
@@ -166,7 +195,9 @@ const actorDispatcher = federation
       url: new URL("/@alice", ctx.origin),
     });
   })
-  .setKeyPairsDispatcher((ctx, identifier) => (identifier === IDENTIFIER ? keyPairs : []));
+  .setKeyPairsDispatcher((ctx, identifier) =>
+    identifier === IDENTIFIER ? keyPairs : identifier === TARGET ? targetKeyPairs : [],
+  );
 
 if (args["authorized-fetch"]) {
   // Like Mastodon's secure mode: the actor is served only to signed GETs whose key
@@ -205,10 +236,38 @@ federation
     record.id = activity.id?.href ?? null;
     record.actor = activity.actorId?.href ?? null;
     record.object = activity.objectId?.href ?? null;
+    if (activity instanceof Move) record.move = await followMove(ctx, activity);
   })
   .onError((ctx, error) => {
     console.error("inbox listener error:", error);
   });
+
+/**
+ * What a follower's server does with a Move (Mastodon's move.rb and follow migration): the
+ * actor must move itself, the target (fetched) must list it in alsoKnownAs; then alice
+ * follows the target and undoes her follow of the old account.
+ */
+async function followMove(ctx, move) {
+  const origin = move.objectId?.href ?? null;
+  const result = { verified: false, target: move.targetId?.href ?? null, aliases: [], undone: false };
+  if (origin == null || origin !== move.actorId?.href || result.target == null) return result;
+  const target = await ctx.lookupObject(result.target);
+  if (target == null || !isActor(target)) return result;
+  result.aliases = target.aliasIds.map((url) => url.href);
+  result.verified = result.aliases.includes(origin);
+  if (!result.verified) return result;
+  const follow = [...follows.values()].reverse().find((f) => f.objectId?.href === origin);
+  if (follow != null) {
+    const old = await ctx.lookupObject(origin);
+    const undo = new Undo({
+      id: new URL(`#undo/${crypto.randomUUID()}`, follow.id),
+      actor: ctx.getActorUri(IDENTIFIER),
+      object: follow,
+    });
+    result.undone = (await send(ctx, old, undo)).delivered;
+  }
+  return result;
+}
 
 // --- control API ----------------------------------------------------------------------------
 
@@ -245,7 +304,16 @@ async function handleControl(request, ctx) {
   }
   if (request.method === "GET" && path === "/control/log") return json(200, sent);
   if (request.method === "GET" && path === "/control/actor") {
-    return json(200, { actor: ctx.getActorUri(IDENTIFIER).href });
+    return json(200, {
+      actor: ctx.getActorUri(IDENTIFIER).href,
+      target: ctx.getActorUri(TARGET).href,
+    });
+  }
+  if (request.method === "POST" && path === "/control/aliases") {
+    const body = await request.json().catch(() => null);
+    if (!Array.isArray(body?.aliases)) return json(400, { error: 'expected {"aliases": [URL]}' });
+    aliases[TARGET] = body.aliases.map((url) => new URL(url).href);
+    return json(200, { target: ctx.getActorUri(TARGET).href, aliases: aliases[TARGET] });
   }
   const routes = [
     "/control/follow", "/control/unfollow", "/control/reply", "/control/like",
@@ -378,6 +446,13 @@ async function handle(request, body) {
     actor: field(raw?.actor),
     object: field(raw?.object),
     scheme: signatureScheme(request.headers),
+    // What a test needs to check which key signed it (draft-cavage).
+    headers: Object.fromEntries(
+      ["signature", "date", "digest", "host", "content-type"].map((name) => [
+        name,
+        request.headers.get(name),
+      ]),
+    ),
     body: raw,
     response: null,
   };

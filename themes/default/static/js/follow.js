@@ -1,65 +1,68 @@
-/* Follow box (templates/partials/follow.html): copy the handle, and send readers to the
-   follow page of their own server. Progressive enhancement: without this script the handle,
-   the instructions and the actor link still work, and the button and form stay hidden. Safe
-   on pages without a follow box; no inline code, so a strict Content-Security-Policy works. */
+/* Follow boxes (templates/partials/follow.html and follow_topic.html): copy the handle, and
+   send readers to the follow page of their own server. Progressive enhancement: without this
+   script the handle, the instructions and the actor link still work, and the button and form
+   stay hidden. Safe on pages without a follow box; no inline code, so a strict
+   Content-Security-Policy works. */
 (() => {
   "use strict";
-  const box = document.querySelector("[data-follow]");
-  if (!box) return;
+  // The footer's box, and on tag pages one per topic account that carries the tag.
+  document.querySelectorAll("[data-follow]").forEach((box) => setUp(box));
 
-  const handle = box.querySelector(".handle");
-  const copy = box.querySelector("[data-copy-handle]");
-  const status = box.querySelector(".copy-status");
-  if (handle && copy && navigator.clipboard && window.isSecureContext) {
-    let timer = 0;
-    const say = (text) => {
-      if (!status) return;
-      status.textContent = text;
-      clearTimeout(timer);
-      timer = setTimeout(() => { status.textContent = ""; }, 4000);
+  function setUp(box) {
+    const handle = box.querySelector(".handle");
+    const copy = box.querySelector("[data-copy-handle]");
+    const status = box.querySelector(".copy-status");
+    if (handle && copy && navigator.clipboard && window.isSecureContext) {
+      let timer = 0;
+      const say = (text) => {
+        if (!status) return;
+        status.textContent = text;
+        clearTimeout(timer);
+        timer = setTimeout(() => { status.textContent = ""; }, 4000);
+      };
+      copy.hidden = false;
+      copy.addEventListener("click", () => {
+        navigator.clipboard.writeText(handle.textContent.trim()).then(
+          () => say("Copied"),
+          () => say("Could not copy; select the handle instead"),
+        );
+      });
+    }
+
+    const form = box.querySelector(".follow-form");
+    const input = form && form.querySelector("input");
+    const error = form && form.querySelector(".follow-error");
+    const actor = box.dataset.actor;
+    if (!form || !input || !error || !actor) return;
+
+    // "mastodon.social", "https://mastodon.social/@me", "@me@mastodon.social" -> "mastodon.social"
+    const serverHost = (value) => {
+      let text = value.trim();
+      if (!/^https?:\/\//i.test(text)) text = "https://" + text.slice(text.lastIndexOf("@") + 1);
+      try {
+        const url = new URL(text);
+        return /^[^.]+(\.[^.]+)+$/.test(url.hostname) ? url.host : "";
+      } catch {
+        return "";
+      }
     };
-    copy.hidden = false;
-    copy.addEventListener("click", () => {
-      navigator.clipboard.writeText(handle.textContent.trim()).then(
-        () => say("Copied"),
-        () => say("Could not copy; select the handle instead"),
+
+    form.hidden = false;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const host = serverHost(input.value);
+      if (!host) {
+        input.setAttribute("aria-invalid", "true");
+        error.textContent = "Type the name of your server, such as mastodon.social.";
+        input.focus();
+        return;
+      }
+      input.removeAttribute("aria-invalid");
+      error.textContent = "";
+      // Mastodon, and servers that copy its API, show a "Follow" confirmation page here.
+      window.location.assign(
+        "https://" + host + "/authorize_interaction?uri=" + encodeURIComponent(actor),
       );
     });
   }
-
-  const form = box.querySelector(".follow-form");
-  const input = form && form.querySelector("input");
-  const error = form && form.querySelector(".follow-error");
-  const actor = box.dataset.actor;
-  if (!form || !input || !error || !actor) return;
-
-  // "mastodon.social", "https://mastodon.social/@me", "@me@mastodon.social" -> "mastodon.social"
-  const serverHost = (value) => {
-    let text = value.trim();
-    if (!/^https?:\/\//i.test(text)) text = "https://" + text.slice(text.lastIndexOf("@") + 1);
-    try {
-      const url = new URL(text);
-      return /^[^.]+(\.[^.]+)+$/.test(url.hostname) ? url.host : "";
-    } catch {
-      return "";
-    }
-  };
-
-  form.hidden = false;
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const host = serverHost(input.value);
-    if (!host) {
-      input.setAttribute("aria-invalid", "true");
-      error.textContent = "Type the name of your server, such as mastodon.social.";
-      input.focus();
-      return;
-    }
-    input.removeAttribute("aria-invalid");
-    error.textContent = "";
-    // Mastodon, and servers that copy its API, show a "Follow" confirmation page here.
-    window.location.assign(
-      "https://" + host + "/authorize_interaction?uri=" + encodeURIComponent(actor),
-    );
-  });
 })();
