@@ -476,7 +476,12 @@ def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> N
                     time.sleep(0.05)
         # Then the inbox answers with its store's state
         assert health.status_code == 200
-        assert health.json() == {"status": "ok", "store": "ok", "queue": {"pending": 0, "dead": 0}}
+        assert health.json() == {
+            "status": "ok",
+            "store": "ok",
+            "queue": {"pending": 0, "dead": 0},
+            "build_hook": "off",
+        }
         # When it gets SIGINT (Ctrl-C), Then it shuts down cleanly: lifespan ran, exit code 0
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=10)

@@ -43,6 +43,7 @@ class BuildHook:
         self.allow_private = allow_private
         self.clock = clock
         self.calls = 0  # POSTs made (answered or not), for logs and tests
+        self.failing = False  # the last call failed (told by /ap/health, read by the doctor)
         self._pending = False
         self._last: float | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -87,15 +88,21 @@ class BuildHook:
                     timeout=POST_TIMEOUT,
                 )
         except Exception as exc:  # any network trouble: logged, retried on the next change
-            self._pending = True
+            self._pending = self.failing = True
             log.warning("build hook at %s failed: %s", host, type(exc).__name__)
             return False
         if not 200 <= response.status_code < 300:
-            self._pending = True
+            self._pending = self.failing = True
             log.warning("build hook at %s answered %s", host, response.status_code)
             return False
+        self.failing = False
         log.info("build hook at %s called: the site rebuilds", host)
         return True
+
+    @property
+    def status(self) -> str:
+        """For /ap/health: 'on', or 'failing' when the last call failed. Never the URL."""
+        return "failing" if self.failing else "on"
 
     async def aclose(self) -> None:
         """Stop the timer; a change still waiting is sent now rather than lost."""

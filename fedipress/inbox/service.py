@@ -373,6 +373,9 @@ class InboxService:
                 "status": "ok",
                 "store": "ok",
                 "queue": {"pending": stats.pending, "dead": stats.dead},
+                # Whether FEDIPRESS_BUILD_HOOK_URL is set (and its last call worked), for
+                # `fedipress doctor`: the hook's URL is a secret and never shown.
+                "build_hook": self.build_hook.status if self.build_hook else "off",
             },
         )
 

@@ -364,6 +364,7 @@ class HookServer:
     def __init__(self) -> None:
         self.posts: list[str] = []
         self.port = 0
+        self.status = 200
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -371,7 +372,7 @@ class HookServer:
         while (await receive()).get("more_body"):
             pass
         self.posts.append(f"{scope['method']} {scope['path']}")
-        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.start", "status": self.status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
 
@@ -447,6 +448,24 @@ async def test_build_hook__serverless_calls_at_once_then_once_per_delay(
     await asyncio.sleep(0.6)
     assert (await inbox.client.get("/ap/health")).status_code == 200
     assert len(hook_server.posts) == 2  # the next request after the delay takes it along
+
+
+async def test_build_hook__health_says_whether_it_is_set_and_working_never_its_url(
+    hooked_inbox: Inbox, hook_server: HookServer, inbox: Inbox
+) -> None:
+    # An inbox without FEDIPRESS_BUILD_HOOK_URL says "off"
+    assert (await inbox.client.get("/ap/health")).json()["build_hook"] == "off"
+    # One with it says "on", and the secret URL is nowhere in the answer
+    hooked = hooked_inbox
+    health = await hooked.client.get("/ap/health")
+    assert health.json()["build_hook"] == "on" and "secret" not in health.text
+    # When the host refuses a call, it says "failing" until a call works again
+    hook_server.status = 404
+    assert await hooked.service.build_hook.call() is False  # type: ignore[union-attr]
+    assert (await hooked.client.get("/ap/health")).json()["build_hook"] == "failing"
+    hook_server.status = 200
+    assert await hooked.service.build_hook.call() is True  # type: ignore[union-attr]
+    assert (await hooked.client.get("/ap/health")).json()["build_hook"] == "on"
 
 
 async def wait_until(condition: Any, timeout: float) -> None:
