@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fedipress.errors import ConfigError, SourceLocation, unreadable
+from fedipress.errors import ConfigError, Diagnostic, SourceLocation, unreadable
 from fedipress.yamltext import Positions, YamlSyntaxError, parse_yaml
 
 CONFIG_FILE = "fedipress.yaml"
@@ -33,6 +33,9 @@ MATRIX_USER_RE = re.compile(rf"^@[A-Za-z0-9._=\-/+]+:{_MATRIX_SERVER}$")
 # A room id is '!opaque:server', or '!opaque' alone from room version 12 on (MSC4291).
 MATRIX_ROOM_RE = re.compile(rf"^(#[^:\s]+:{_MATRIX_SERVER}|![^:\s]+(:{_MATRIX_SERVER})?)$")
 POST_TYPES = ("Note", "Article")
+# Which verified replies the blog shows at once: from followers, every one, or none until
+# approved (docs/federation.md, "Replies and moderation").
+MODERATION_POLICIES = ("followers", "all", "manual")
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,10 @@ class FediverseConfig:
     also_known_as: tuple[str, ...] = ()
     moved_to: str = ""
     manually_approves_followers: bool = False
-    approve_replies: bool = False  # show replies at once instead of holding them for review
+    moderation: str = "followers"  # one of MODERATION_POLICIES
+    # Where a build that cannot reach the inbox's store reads the approved interactions: the
+    # inbox's public document (default: `inbox_proxy` + /ap/interactions, when set).
+    interactions_from: str = ""
     discoverable: bool = True
     indexable: bool = True
     attribution_domains: tuple[str, ...] = ()
@@ -152,6 +158,9 @@ class Config:
     matrix: MatrixConfig | None = None
     analytics: AnalyticsConfig = field(default_factory=AnalyticsConfig)
     path: str = CONFIG_FILE
+    # Warnings about the file itself (a deprecated key), shown by build and check; not part
+    # of the value, so they change no cache key.
+    notes: tuple[Diagnostic, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -326,8 +335,9 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
     )
     params = top.get("params", dict, {})
     fediverse = None
+    notes: list[Diagnostic] = []
     if (section := top.section("fediverse")) is not None:
-        fediverse = _parse_fediverse(section)
+        fediverse = _parse_fediverse(section, notes)
     matrix = None
     if (section := top.section("matrix")) is not None:
         matrix = _parse_matrix(section)
@@ -352,6 +362,7 @@ def parse_config(text: str, path: str = CONFIG_FILE) -> Config:
         matrix=matrix,
         analytics=analytics,
         path=path,
+        notes=tuple(notes),
     )
     top.reject_unknown()
     return config
@@ -402,7 +413,43 @@ def _string_list(reader: _Reader, key: str) -> tuple[str, ...]:
     return tuple(items)
 
 
-def _parse_fediverse(section: _Reader) -> FediverseConfig:
+def _moderation(section: _Reader, notes: list[Diagnostic]) -> str:
+    """`moderation`, or the policy the old `approve_replies` meant (true: every reply shown at
+    once, false: every reply held), with a warning that names the new key."""
+    legacy = section.get("approve_replies", bool, None)
+    if "moderation" in section.data:
+        policy: str = section.get("moderation", str, "followers")
+        _check(
+            policy in MODERATION_POLICIES,
+            section,
+            "moderation",
+            f"'fediverse.moderation' must be followers, all or manual (got {policy!r})",
+            "followers: replies from followers are shown at once, others wait for approval; "
+            "all: every verified reply is shown; manual: every reply waits",
+        )
+        if legacy is not None:
+            raise section.error(
+                "approve_replies",
+                "'fediverse.approve_replies' and 'fediverse.moderation' are both set",
+                "remove 'approve_replies': 'moderation' replaces it",
+            )
+        return policy
+    if legacy is None:
+        return "followers"
+    policy = "all" if legacy else "manual"
+    notes.append(
+        Diagnostic(
+            "warning",
+            "'fediverse.approve_replies' is deprecated",
+            section.positions.key("fediverse.approve_replies"),
+            f"write 'moderation: {policy}' instead (the same behaviour), or 'moderation: "
+            "followers' to show replies from followers at once",
+        )
+    )
+    return policy
+
+
+def _parse_fediverse(section: _Reader, notes: list[Diagnostic]) -> FediverseConfig:
     username = section.get("username", str, "")
     _check(
         bool(USERNAME_RE.match(username)),
@@ -440,10 +487,16 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
         ("moved_to", lambda v: not v or v.startswith(("https://", "http://"))),
         ("inbox", lambda v: v.startswith(("/", "https://", "http://"))),
         ("inbox_proxy", lambda v: not v or v.startswith(("https://", "http://"))),
+        ("interactions_from", lambda v: not v or v.startswith(("https://", "http://"))),
     ]
     values = {
         key: section.get(key, str, default)
-        for key, default in (("moved_to", ""), ("inbox", "/ap/inbox"), ("inbox_proxy", ""))
+        for key, default in (
+            ("moved_to", ""),
+            ("inbox", "/ap/inbox"),
+            ("inbox_proxy", ""),
+            ("interactions_from", ""),
+        )
     }
     for key, ok in url_checks:
         _check(
@@ -463,7 +516,8 @@ def _parse_fediverse(section: _Reader) -> FediverseConfig:
         also_known_as=also_known_as,
         moved_to=values["moved_to"],
         manually_approves_followers=section.get("manually_approves_followers", bool, False),
-        approve_replies=section.get("approve_replies", bool, False),
+        moderation=_moderation(section, notes),
+        interactions_from=values["interactions_from"],
         discoverable=section.get("discoverable", bool, True),
         indexable=section.get("indexable", bool, True),
         attribution_domains=_string_list(section, "attribution_domains"),

@@ -93,6 +93,64 @@ def test_parse_config__bad_yaml_has_position() -> None:
     assert info.value.location is not None and info.value.location.line >= 1
 
 
+# --- fediverse.moderation --------------------------------------------------------------------
+
+FEDI = "title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n"
+
+
+@pytest.mark.parametrize("policy", ["followers", "all", "manual"])
+def test_parse_config__moderation_policies(policy: str) -> None:
+    config = parse_config(FEDI + f"  moderation: {policy}\n")
+    assert config.fediverse is not None and config.fediverse.moderation == policy
+    assert config.notes == ()
+
+
+def test_parse_config__moderation_defaults_to_followers() -> None:
+    config = parse_config("title: T\nbase_url: https://b.example/\nfediverse: {username: b}\n")
+    assert config.fediverse is not None and config.fediverse.moderation == "followers"
+
+
+def test_parse_config__unknown_moderation_names_the_line() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(
+            FEDI + "  moderation: some\n",
+            "f.yaml",
+        )
+    assert "'fediverse.moderation' must be followers, all or manual" in caught.value.message
+    assert str(caught.value.location) == "f.yaml:5:15"
+
+
+@pytest.mark.parametrize(("legacy", "policy"), [("true", "all"), ("false", "manual")])
+def test_parse_config__approve_replies_still_works_with_a_hint(legacy: str, policy: str) -> None:
+    config = parse_config(
+        FEDI + f"  approve_replies: {legacy}\n",
+        "f.yaml",
+    )
+    assert config.fediverse is not None and config.fediverse.moderation == policy
+    (note,) = config.notes
+    assert (
+        note.severity == "warning" and "'fediverse.approve_replies' is deprecated" in note.message
+    )
+    assert f"moderation: {policy}" in note.hint
+    assert str(note.location) == "f.yaml:5:3"
+
+
+def test_parse_config__approve_replies_and_moderation_together_refused() -> None:
+    with pytest.raises(ConfigError, match="both set"):
+        parse_config(
+            "title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n"
+            "  moderation: all\n  approve_replies: true\n"
+        )
+
+
+def test_parse_config__interactions_from_must_be_a_url() -> None:
+    with pytest.raises(ConfigError, match="interactions_from"):
+        parse_config(
+            "title: T\nbase_url: https://b.example/\nfediverse:\n  username: b\n"
+            "  interactions_from: inbox.example\n"
+        )
+
+
 def test_parse_config__matrix_and_analytics_absent_by_default() -> None:
     config = parse_config(BASE)
     assert config.matrix is None

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -322,6 +323,72 @@ def test_interactions_reject__deletes_the_reply_only(
     assert store.get_interaction(interactions["like"]) is not None
 
 
+def test_interactions_hide_approve_delete__by_address_and_by_actor(
+    site: Path, store: Store, interactions: dict[str, str], remote: RemoteServer
+) -> None:
+    reply = interactions["reply"]
+    alice, bob = remote.actor_id("alice"), remote.actor_id("bob")
+    store.update_interaction(
+        replace(store.get_interaction(reply), url="https://a.example/@alice/1129")  # type: ignore[type-var]
+    )
+    store.add_interaction(
+        Interaction(f"{alice}/statuses/2", "reply", alice, POST, "pending", "<p>2</p>"), SINCE
+    )
+    # hide by its web address: kept, hidden
+    hidden = run("interactions", "hide", "https://a.example/@alice/1129", str(site))
+    assert hidden.exit_code == 0, hidden.output
+    assert hidden.stdout == f"hid {reply}\n"
+    assert store.get_interaction(reply).state == "hidden"  # type: ignore[union-attr]
+    listed = run("interactions", "list", "--hidden", str(site))
+    assert f"    {reply}" in listed.stdout.splitlines()
+    # approve everything alice sent: both replies shown
+    approved = run("interactions", "approve", "--actor", alice, str(site))
+    assert approved.exit_code == 0, approved.output
+    assert [i.state for i in store.list_interactions(actor_id=alice)] == ["approved"] * 2
+    # delete everything bob sent: his like goes
+    deleted = run("interactions", "delete", "--actor", bob, str(site))
+    assert deleted.exit_code == 0, deleted.output
+    assert store.list_interactions(actor_id=bob) == []
+    # nothing from an unknown account: a clear error
+    unknown = run("interactions", "delete", "--actor", "https://x.example/u/x", str(site))
+    assert unknown.exit_code == 1 and "nothing stored from" in unknown.stderr
+
+
+def test_interactions_approve__a_private_reply_is_refused(
+    site: Path, store: Store, remote: RemoteServer
+) -> None:
+    alice = remote.actor_id("alice")
+    private = f"{alice}/statuses/dm"
+    store.add_interaction(
+        Interaction(private, "reply", alice, POST, "pending", "<p>dm</p>", public=False), SINCE
+    )
+    listed = run("interactions", "list", "--pending", str(site))
+    assert "pending (not public)" in listed.stdout
+    refused = run("interactions", "approve", private, str(site))
+    assert refused.exit_code == 1 and "not public" in refused.stderr
+    assert store.get_interaction(private).state == "pending"  # type: ignore[union-attr]
+
+
+def test_interactions_approve__calls_the_build_hook(
+    site: Path, store: Store, interactions: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hits: list[str] = []
+
+    async def hook(scope, receive, send):  # type: ignore[no-untyped-def]
+        if scope["type"] == "http":
+            hits.append(scope["method"])
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b""})
+
+    with serve_in_thread(hook) as server:
+        url = f"http://127.0.0.1:{server.port}/hook"  # type: ignore[attr-defined]
+        monkeypatch.setenv("FEDIPRESS_BUILD_HOOK_URL", url)
+        monkeypatch.setenv("FEDIPRESS_ALLOW_PRIVATE_ADDRESSES", "1")
+        result = run("interactions", "approve", interactions["reply"], str(site))
+    assert result.exit_code == 0, result.output
+    assert hits == ["POST"]
+
+
 # --- blocks --------------------------------------------------------------------------------
 
 
@@ -409,7 +476,12 @@ def test_inbox_serve__serves_health_and_stops_cleanly_on_sigint(site: Path) -> N
                     time.sleep(0.05)
         # Then the inbox answers with its store's state
         assert health.status_code == 200
-        assert health.json() == {"status": "ok", "store": "ok", "queue": {"pending": 0, "dead": 0}}
+        assert health.json() == {
+            "status": "ok",
+            "store": "ok",
+            "queue": {"pending": 0, "dead": 0},
+            "build_hook": "off",
+        }
         # When it gets SIGINT (Ctrl-C), Then it shuts down cleanly: lifespan ran, exit code 0
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=10)

@@ -87,6 +87,7 @@ class InboxASGI:
             log.warning("the store did not finish within %g s after a request", STORE_GRACE)
         except Exception as exc:
             log.warning("sending the queue after a request failed: %s", exc)
+        await self.service.after_request()
 
     async def _body(self, scope: Scope, receive: Receive) -> bytes | InboxResponse | None:
         """The whole body; or the answer when it is too big, too slow or one slow body too
@@ -96,6 +97,7 @@ class InboxASGI:
         if declared is not None and declared > limit:
             # Refused before reading: nothing of a 1 GB upload is received (and no
             # 100 Continue is sent to a client that waits for one).
+            log.warning("refused a body of %d bytes: over the %d accepted", declared, limit)
             return _too_large(limit)
         try:
             async with asyncio.timeout(self.body_timeout):

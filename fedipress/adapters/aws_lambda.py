@@ -98,10 +98,12 @@ def response_to_result(response: InboxResponse) -> dict[str, Any]:
 
 async def handle_event(service: InboxService, event: Mapping[str, Any]) -> dict[str, Any]:
     """Answer one event, then spend up to SEND_BUDGET seconds sending queued deliveries (and
-    pruning old rows, once an hour per container). A scheduled event is a sending round of
-    its own, within the drain budget (FEDIPRESS_DRAIN_BUDGET); it returns what it did."""
+    pruning old rows, once an hour per container), and call the build hook if one is due. A
+    scheduled event is a sending round of its own, within the drain budget
+    (FEDIPRESS_DRAIN_BUDGET); it returns what it did."""
     if is_scheduled_event(event):
         summary = await service.drain_queue()
+        await service.after_request()  # a build hook call that came due between requests
         return {"scheduled": True, **summary.as_json()}
     response = await service.handle(request_from_event(event))
     try:
@@ -110,6 +112,7 @@ async def handle_event(service: InboxService, event: Mapping[str, Any]) -> dict[
         )
     except TimeoutError:
         pass  # only a store that hangs gets here; its rows wait for the next invocation
+    await service.after_request()  # a build hook call that is due
     return response_to_result(response)
 
 

@@ -17,6 +17,7 @@ import jinja2
 
 from fedipress import __version__
 from fedipress.app.checks import DocumentChecker
+from fedipress.app.conversations import Conversations
 from fedipress.app.federation_docs import FederationDocuments
 from fedipress.app.host_files import HostFiles
 from fedipress.app.parse import load_documents
@@ -74,6 +75,9 @@ class BuildOptions:
     use_cache: bool = True
     record_ids: bool = False  # update published-ids.json (fedipress build does)
     public_key: Path | None = None  # publish this key instead of the site's (serve's dev key)
+    # The store to read likes, boosts and replies from (serve's own); default: the inbox's
+    # (FEDIPRESS_DATABASE_URL, or .fedipress/inbox.db when it exists), else its public document.
+    interactions_database: str | None = None
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
@@ -129,9 +133,13 @@ def default_extensions(site_dir: Path, config: Config, options: BuildOptions) ->
     """The parts every build includes besides the HTML site (host rules, federation)."""
     extensions: list[Extension] = []
     if config.fediverse is not None:
+        conversations = Conversations(site_dir, config, database_url=options.interactions_database)
         extensions.append(
-            FederationDocuments(site_dir, config, options.record_ids, options.public_key)
+            FederationDocuments(
+                site_dir, config, options.record_ids, options.public_key, conversations
+            )
         )
+        extensions.append(conversations)
     return [*extensions, HostFiles()]  # last: it writes the rules the others add
 
 
@@ -235,7 +243,7 @@ def build(
     loaded = load_documents(site_dir, config, cache, jobs, found)
     site, clashes = build_site(config, loaded.documents, now, options.drafts, options.future)
     line_of = _line_finder(site_dir)
-    diagnostics = loaded.diagnostics + clashes
+    diagnostics = list(config.notes) + loaded.diagnostics + clashes
     diagnostics += [w for d in loaded.documents for w in d.warnings]
     diagnostics += _check_chosen_templates(env, theme, site.posts + site.pages, line_of)
     if any(d.severity == "error" for d in diagnostics):

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from fedipress.app.checks import DocumentChecker, page_file
+from fedipress.app.conversations import interactions_url
 from fedipress.app.doctor_hosts import OTHER, Host, Problem, detect_host, fix_for
 from fedipress.app.doctor_probe import Answer, Probe
 from fedipress.app.keyfiles import read_private_key, read_public_pem
@@ -44,6 +45,7 @@ from fedipress.documents.urls import (
     DEPLOY_HOOK_PATH,
     HEALTH_PATH,
     INBOX_PATH,
+    INTERACTIONS_PATH,
     Urls,
 )
 from fedipress.errors import ConfigError, FedipressError
@@ -60,6 +62,8 @@ WEBFINGER_ACCEPT = "application/jrd+json, application/json"  # what Mastodon ask
 CLOCK_TOLERANCE = timedelta(seconds=60)  # NTP keeps clocks within a second; HTTP dates round
 CLOCK_TITLE = "the inbox's clock agrees with this machine's"
 TOPIC_ROUTES = "docs/deploy.md#topic-accounts-on-your-own-server"
+INTERACTIONS_TITLE = "the interactions document is served through the site"
+BUILD_HOOK_TITLE = "the inbox calls the site's build hook when it must"
 _SHORT_MAX_AGE = int(SHORT_CACHE.rsplit("=", 1)[1])
 _MAX_AGE = re.compile(r"(?:^|,)\s*(?:s-maxage|max-age)\s*=\s*\"?(\d+)", re.IGNORECASE)
 _ALTERNATE = re.compile(
@@ -197,6 +201,7 @@ class _Doctor:
     checks: list[Check] = field(default_factory=list)
     config: Config | None = None
     inbox_answer: Answer | None = None
+    health: dict[str, Any] | None = None  # what /ap/health said, when it answered 200
 
     # --- findings ---------------------------------------------------------------------------
 
@@ -683,6 +688,8 @@ class _Doctor:
             self.skipped("clock", CLOCK_TITLE, why)
             self.skipped("deploy-hook", "the deploy hook is routed to the inbox", why)
             self.skipped("deliver-hook", "the delivery hook is routed to the inbox", why)
+            self.skipped("interactions", INTERACTIONS_TITLE, why)
+            self.skipped("build-hook", BUILD_HOOK_TITLE, why)
             return
         self._clock()
         await self._hook(
@@ -695,6 +702,8 @@ class _Doctor:
         await self._hook(
             "deliver-hook", "the delivery hook", base + DELIVER_HOOK_PATH, "GET", "CRON_SECRET"
         )
+        await self._interactions()
+        self._build_hook()
 
     async def _inbox_post(self, id: str, url: str) -> bool:
         """An unsigned POST, as a server with a broken signer would send: the inbox's own
@@ -733,6 +742,7 @@ class _Doctor:
         body = answer.json_object()
         queue = body.get("queue")
         if answer.status == 200 and body.get("status") == "ok":
+            self.health = body
             counts = queue if isinstance(queue, dict) else {}
             detail = (
                 f"store ok; {counts.get('pending', '?')} pending, {counts.get('dead', '?')} dead"
@@ -748,6 +758,72 @@ class _Doctor:
         else:
             problem: Problem = "inbox_path" if body.get("error") == "not found" else "inbox_route"
             self.failed("health", title, f"{url}: {answer.summary()}", fix_for(self.host, problem))
+
+    async def _interactions(self) -> None:
+        """The inbox's public document of approved interactions, at the site's own path, as
+        the theme's script and a build elsewhere read it: through the host's proxy rules,
+        200 JSON of the right shape, open to every origin (CORS)."""
+        title = INTERACTIONS_TITLE
+        url = self.urls.interactions()
+        answer = await self.probe.get(url, "application/json")
+        body = answer.json_object()
+        if answer.status == 404 and body.get("error") == "not found":
+            # The inbox's own 404, while its other paths work: it predates the document.
+            detail = f"{url}: 404 from the inbox, which does not know {INTERACTIONS_PATH}"
+            fix = "update fedipress where the inbox runs (the document came with conversations)"
+            self.failed("interactions", title, detail, fix)
+            return
+        if answer.status != 200 or answer.error:
+            problem: Problem = "redirect" if answer.redirect else "inbox_route"
+            detail = f"{url}: {answer.summary()}"
+            if answer.answered and not answer.redirect:
+                detail += ", from the static host, not the inbox"
+            self.failed("interactions", title, detail, fix_for(self.host, problem))
+            return
+        problems = _header_problems(answer, "application/json", True, False)
+        posts = body.get("posts")
+        posts = posts if isinstance(posts, dict) else None
+        if posts is None or not isinstance(body.get("actors"), dict) or "version" not in body:
+            problems.append("not the interactions document (no `version`, `posts` and `actors`)")
+        if problems or posts is None:
+            fix = fix_for(self.host, "headers") if body else "check the proxy rule of the path"
+            self.failed("interactions", title, "; ".join(problems), fix)
+            return
+        replies = [r for p in posts.values() if isinstance(p, dict) for r in p.get("replies", [])]
+        self.passed("interactions", title, f"{len(posts)} posts, {len(replies)} replies shown")
+
+    def _build_hook(self) -> None:
+        """Whether the inbox calls the site's build hook, as /ap/health tells (the hook's URL
+        is a secret: only "on", "failing" or "off" can be seen). Off is right where the
+        build reads the store itself; a site built from the inbox's public document (on
+        Netlify, Cloudflare Pages, Vercel) needs it, or new replies wait for another build."""
+        title = BUILD_HOOK_TITLE
+        state = self.health.get("build_hook") if self.health is not None else None
+        if state is None:
+            why = "the health check did not answer" if self.health is None else "not reported"
+            self.skipped("build-hook", title, f"{why}: an older inbox says nothing of it")
+            return
+        if state == "on":
+            self.passed("build-hook", title, "on (FEDIPRESS_BUILD_HOOK_URL is set)")
+        elif state == "failing":
+            self.failed(
+                "build-hook",
+                title,
+                "on, but its last call failed: the site did not rebuild",
+                "check that FEDIPRESS_BUILD_HOOK_URL is the build hook URL the host gives "
+                "(Netlify: Site settings > Build hooks); the inbox's log has the answer",
+            )
+        elif self.config is not None and self.target.config and interactions_url(self.config):
+            self.failed(
+                "build-hook",
+                title,
+                "off, and the site is built from the inbox's public document: new replies, "
+                "likes and boosts show only when something else rebuilds it",
+                "set FEDIPRESS_BUILD_HOOK_URL where the inbox runs to the host's build hook "
+                "URL (docs/federation.md#how-interactions-reach-the-site)",
+            )
+        else:
+            self.passed("build-hook", title, "off (FEDIPRESS_BUILD_HOOK_URL is not set)")
 
     def _clock(self) -> None:
         title = CLOCK_TITLE

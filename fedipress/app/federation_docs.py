@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fedipress import __version__
+from fedipress.app.conversations import Conversations
 from fedipress.app.keyfiles import dev_public_key, key_paths, read_public_pem
 from fedipress.config import Config, FediverseConfig, TopicAccount
 from fedipress.content.extension import BuildContext
@@ -21,7 +22,7 @@ from fedipress.content.output import Output, digest
 from fedipress.content.pages import Alternate, HeadExtras, PageHook
 from fedipress.content.site import Site
 from fedipress.documents import activitypub as ap
-from fedipress.documents.media import AP_MEDIA_TYPE
+from fedipress.documents.media import AP_MEDIA_TYPE, JSONObject
 from fedipress.documents.nodeinfo import build_nodeinfo, build_nodeinfo_discovery
 from fedipress.documents.post import Post, slugify
 from fedipress.documents.published_ids import (
@@ -57,8 +58,12 @@ class FederationDocuments:
         config: Config,
         record_ids: bool = False,
         public_key: Path | None = None,
+        conversations: Conversations | None = None,
     ) -> None:
+        """`conversations` gives each post its replies, likes and shares; without it they
+        are empty."""
         self.site_dir = site_dir
+        self.conversations = conversations
         self.config = config
         self.urls = Urls(config)
         self.record_ids = record_ids
@@ -179,9 +184,30 @@ class FederationDocuments:
                 objects[post.source] = ap.build_object(config, full, edited=edited.get(post.uid))
             return objects[post.source]
 
+        def collections(post: Post) -> tuple[JSONObject, JSONObject, JSONObject]:
+            if self.conversations is not None:
+                return self.conversations.collections(post)
+            object_id = urls.post(post.uid)
+            return (
+                ap.build_replies(config, object_id),
+                ap.build_reactions(config, object_id, "Like", 0),
+                ap.build_reactions(config, object_id, "Announce", 0),
+            )
+
+        def served(post: Post) -> JSONObject:
+            # The object at its id carries its collections; the outbox's copy does not.
+            return ap.with_interactions(obj(post), *collections(post))
+
+        def collection(post: Post, index: int) -> JSONObject:
+            return collections(post)[index]
+
         for post in posts:
-            add(urls.post(post.uid), [context.fingerprint(post), edited.get(post.uid)], obj, post)
-            add(urls.replies(post.uid), [], ap.build_replies, config, urls.post(post.uid))
+            keys = self.conversations.ap_keys(post) if self.conversations else ("", "", "")
+            object_key: list[object] = [context.fingerprint(post), edited.get(post.uid), *keys]
+            add(urls.post(post.uid), object_key, served, post)
+            add(urls.replies(post.uid), [keys[0]], collection, post, 0)
+            add(urls.likes(post.uid), [keys[1]], collection, post, 1)
+            add(urls.shares(post.uid), [keys[2]], collection, post, 2)
 
         fedi = _fedi(config)
         published = min(

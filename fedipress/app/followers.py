@@ -1,15 +1,16 @@
-"""Follower and reply moderation: approving, rejecting and removing followers, approving and
-deleting replies. Each change and the reply it owes the follower are one transaction."""
+"""Follower and reply moderation: approving, rejecting and removing followers; approving,
+hiding and deleting replies. Each change and the reply it owes the follower are one
+transaction."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import Literal
 
 from fedipress.app.wiring import Federation
 from fedipress.errors import FedipressError
 from fedipress.federation.activities import build_accept, queue_reply
-from fedipress.federation.store.base import Store
+from fedipress.federation.store.base import Interaction, Store
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,48 @@ async def answer_follower(
     return Answer(str(reply["type"]), sent)
 
 
-def set_reply_state(store: Store, reply_id: str, approve: bool) -> None:
-    """Approve a stored reply, or delete it (pending or approved)."""
+Moderation = Literal["approve", "hide", "delete"]
+
+
+def moderate(
+    store: Store, action: Moderation, target: str | None = None, actor: str | None = None
+) -> list[Interaction]:
+    """Approve, hide or delete one reply (by id or web address) or everything of one actor
+    (`actor`: its replies for approve and hide, its likes and boosts too for delete). Returns
+    what was changed; FedipressError when nothing matches or a reply is not public (it is
+    never shown, so it cannot be approved)."""
     with store.transaction():
-        item = store.get_interaction(reply_id)
-        if item is None or item.kind != "reply":
-            raise FedipressError(
-                f"no reply with id '{reply_id}'", hint="see: fedipress interactions list --pending"
-            )
-        if approve:
-            store.update_interaction(dataclasses.replace(item, state="approved"))
+        if actor is not None:
+            found = store.list_interactions(actor_id=actor, limit=1_000_000)
+            if action != "delete":
+                found = [i for i in found if i.kind == "reply"]
+            if not found:
+                raise FedipressError(
+                    f"nothing stored from '{actor}'", hint="see: fedipress interactions list"
+                )
         else:
-            store.remove_interaction(reply_id)
+            item = store.find_interaction(target or "")
+            if item is None or item.kind != "reply":
+                raise FedipressError(
+                    f"no reply with id or address '{target}'",
+                    hint="see: fedipress interactions list --pending",
+                )
+            found = [item]
+        changed = []
+        for item in found:
+            if action == "delete":
+                store.remove_interaction(item.id)
+            elif action == "approve" and not item.public:
+                if actor is not None:
+                    continue  # never shown: leave it
+                raise FedipressError(
+                    f"the reply '{item.id}' is not public (followers-only or direct), so the "
+                    "blog never shows it",
+                    hint="delete it, or leave it: it stays private",
+                )
+            else:
+                store.set_interaction_state(
+                    item.id, "approved" if action == "approve" else "hidden"
+                )
+            changed.append(item)
+        return changed

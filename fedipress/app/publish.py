@@ -220,6 +220,8 @@ def queue_changes(
             # first post would look like back catalogue, recorded and never sent.
             store.put_published(_publishing_began(config, now))
         inboxes[("",)] = store.follower_inboxes()
+        # A removed post's likes, boosts and replies go with it (docs/federation.md).
+        store.remove_object_interactions([p.object_id for p in plans if p.change == "delete"])
         for plan in plans:
             counts[plan.change] += 1
             audience = inboxes.get(plan.accounts)

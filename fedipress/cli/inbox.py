@@ -27,7 +27,7 @@ from fedipress.cli.support import (
 from fedipress.errors import FedipressError
 
 if TYPE_CHECKING:
-    from fedipress.app.followers import Answer
+    from fedipress.app.followers import Answer, Moderation
     from fedipress.federation.store.base import BlockKind, InteractionKind, InteractionState, Store
     from fedipress.inbox.service import InboxService
 
@@ -344,20 +344,32 @@ def interactions() -> None:
 @site_argument
 @click.option("--kind", type=click.Choice(["like", "announce", "reply"]), help="Only this kind.")
 @click.option("--pending", is_flag=True, help="Only replies awaiting approval.")
+@click.option("--hidden", is_flag=True, help="Only replies you hid.")
+@click.option("--actor", metavar="URL", help="Only what this account (an actor URL) sent.")
 @click.option("--reports", is_flag=True, help="List reports (Flag activities) instead.")
 @preview_option
 @handle_errors
 def interactions_list(
-    site: Path, kind: str | None, pending: bool, reports: bool, preview: bool
+    site: Path,
+    kind: str | None,
+    pending: bool,
+    hidden: bool,
+    actor: str | None,
+    reports: bool,
+    preview: bool,
 ) -> None:
     """List what the inbox stored, oldest first."""
     # click.Choice has checked `kind` against the InteractionKind names.
     only = cast("InteractionKind | None", kind)
-    state: InteractionState | None = "pending" if pending else None
+    state: InteractionState | None = "pending" if pending else "hidden" if hidden else None
     store = _store(site, preview)
     try:
         flags = store.list_flags(limit=1000) if reports else []
-        rows = [] if reports else store.list_interactions(kind=only, state=state, limit=1000)
+        rows = (
+            []
+            if reports
+            else store.list_interactions(kind=only, state=state, limit=1000, actor_id=actor)
+        )
     finally:
         store.close()
     if reports:
@@ -371,43 +383,92 @@ def interactions_list(
     for item in rows:
         when = item.published.strftime("%Y-%m-%d %H:%M") if item.published else "-"
         who, what = printable(item.actor_id), printable(item.object_id)
-        line = f"{when} {item.kind:8} {item.state:8} {who} -> {what}"
+        state_shown = item.state if item.public else f"{item.state} (not public)"
+        line = f"{when} {item.kind:8} {state_shown:8} {who} -> {what}"
         if item.kind == "reply":
             line += f"\n    {printable(item.id)}"
+            if item.url and item.url != item.id:
+                line += f"\n    {printable(item.url)}"
         click.echo(line)
 
 
-def _set_reply_state(site: Path, reply_id: str, approve: bool, preview: bool) -> str:
-    from fedipress.app.followers import set_reply_state
+def _moderate(site: Path, action: Moderation, target: str, of_actor: bool, preview: bool) -> None:
+    """Run one moderation action and say what changed; then call the site's build hook
+    (FEDIPRESS_BUILD_HOOK_URL), if set, so the pages follow. The preview's store needs no
+    hook: `fedipress serve` rebuilds the pages it touches by itself."""
+    from fedipress.app.followers import moderate
 
     store = _store(site, preview)
     try:
-        set_reply_state(store, reply_id, approve)
+        if of_actor:
+            changed = moderate(store, action, actor=target)
+        else:
+            changed = moderate(store, action, target)
     finally:
         store.close()
-    return f"{'approved' if approve else 'removed'} {reply_id}"
+    verb = {"approve": "approved", "hide": "hid", "delete": "deleted"}[action]
+    for item in changed:
+        click.echo(f"{verb} {printable(item.id)}")
+    if not preview:
+        _call_build_hook()
 
 
-@interactions.command("approve")
-@verbosity_options
-@click.argument("reply_id")
-@site_argument
-@preview_option
-@handle_errors
-def interactions_approve(site: Path, reply_id: str, preview: bool) -> None:
-    """Approve a pending reply (it is kept as approved in the store)."""
-    click.echo(_set_reply_state(site, reply_id, approve=True, preview=preview))
+def _call_build_hook() -> None:
+    import os
+
+    from fedipress.app.wiring import env_flag
+    from fedipress.inbox.buildhook import BuildHook
+    from fedipress.inbox.setup import ALLOW_PRIVATE_ENV, BUILD_HOOK_ENV
+
+    url = os.environ.get(BUILD_HOOK_ENV, "").strip()
+    if url:
+        allow_private = env_flag(os.environ, ALLOW_PRIVATE_ENV)
+        if not asyncio.run(BuildHook(url, allow_private=allow_private).call()):
+            click.echo("note: the build hook failed; build the site yourself", err=True)
+
+
+def _moderation_command(action: Moderation, summary: str) -> click.Command:
+    @verbosity_options
+    @click.argument("target")
+    @site_argument
+    @click.option(
+        "--actor", is_flag=True, help="TARGET is an account (actor URL): act on all it sent."
+    )
+    @preview_option
+    @handle_errors
+    def command(site: Path, target: str, actor: bool, preview: bool) -> None:
+        _moderate(site, action, target, actor, preview)
+
+    command.__doc__ = summary
+    return click.command(action)(command)
+
+
+interactions.add_command(
+    _moderation_command(
+        "approve",
+        "Show a reply (pending or hidden) on the blog: TARGET is its id or web address.",
+    )
+)
+interactions.add_command(
+    _moderation_command("hide", "Take a reply off the blog, keeping it in the store.")
+)
+interactions.add_command(
+    _moderation_command(
+        "delete",
+        "Forget a reply; with --actor, every like, boost and reply of that account.",
+    )
+)
 
 
 @interactions.command("reject")
 @verbosity_options
-@click.argument("reply_id")
+@click.argument("reply")
 @site_argument
 @preview_option
 @handle_errors
-def interactions_reject(site: Path, reply_id: str, preview: bool) -> None:
-    """Delete a reply (pending or approved)."""
-    click.echo(_set_reply_state(site, reply_id, approve=False, preview=preview))
+def interactions_reject(site: Path, reply: str, preview: bool) -> None:
+    """Delete a reply (the older name of `delete`)."""
+    _moderate(site, "delete", reply, False, preview)
 
 
 @click.group()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
+from collections import ChainMap
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -95,11 +96,18 @@ class SiteInfo:
 
 @dataclass(frozen=True)
 class HeadExtras:
+    """What a hook adds to a page: `<head>` links and meta tags, and on post pages template
+    variables (`context`), with a `key` that changes whenever they do (so that exactly the
+    pages whose additions changed are rendered again)."""
+
     alternates: tuple[Alternate, ...] = ()
     meta: tuple[tuple[str, str], ...] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
+    key: str = ""
 
 
-# A hook sees the page kind and, on post and page pages, the document.
+# A hook sees the page kind and, on post and page pages, the document. It is asked at plan
+# time for every post, so it must be cheap: `context` values are rendered only when needed.
 PageHook = Callable[[str, Post | None], HeadExtras]
 
 
@@ -163,11 +171,17 @@ class Planner:
     def head(self, kind: str, post: Post | None) -> HeadExtras:
         alternates: list[Alternate] = []
         meta: list[tuple[str, str]] = []
+        contexts: list[Any] = []  # Mappings; ChainMap's stubs ask for MutableMapping
+        keys: list[str] = []
         for hook in self.hooks:
             extra = hook(kind, post)
             alternates += extra.alternates
             meta += extra.meta
-        return HeadExtras(tuple(alternates), tuple(meta))
+            contexts.append(extra.context)
+            keys.append(extra.key)
+        key = digest(keys) if any(keys) else ""
+        # A ChainMap reads the hooks' values only when the page renders.
+        return HeadExtras(tuple(alternates), tuple(meta), ChainMap(*contexts), key)
 
     def page_info(
         self,
@@ -177,13 +191,14 @@ class Planner:
         post: Post | None = None,
         description: str = "",
         extra_alternates: Sequence[Alternate] = (),
+        head: HeadExtras | None = None,
     ) -> PageInfo:
         c = self.config
         feeds = [
             Alternate("application/atom+xml", c.url("/feed.xml"), c.title),
             Alternate("application/feed+json", c.url("/feed.json"), c.title),
         ]
-        head = self.head(kind, post)
+        head = head if head is not None else self.head(kind, post)
         image = ""
         if post and post.image:
             image = urljoin(c.absolute_url(post.url), post.image)
@@ -342,6 +357,7 @@ class Planner:
     def _post(self, index: int, post: Post) -> Output:
         newer, older = self.site.neighbours(index)
         template = post.template or "post.html"
+        head = self.head("post", post)
         key = digest(
             [
                 self.global_key,
@@ -351,14 +367,16 @@ class Planner:
                 self.card(newer),
                 self.card(older),
                 sorted(self.md_links(post).items()),
+                head.key,
             ]
         )
 
         def render() -> bytes:
             full = self.with_links(post)
-            page = self.page_info("post", post.url, post.title, post)
+            page = self.page_info("post", post.url, post.title, post, head=head)
             return self.render(
-                template, {"page": page, "post": full, "newer": newer, "older": older}
+                template,
+                {**head.context, "page": page, "post": full, "newer": newer, "older": older},
             )
 
         return Output(file_for(post.url), key, render)

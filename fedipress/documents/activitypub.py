@@ -711,11 +711,58 @@ def build_following(config: Config, account: str = "") -> JSONObject:
     return _empty_collection(Urls(config).for_account(account).following())
 
 
-def build_replies(config: Config, object_id: str) -> JSONObject:
-    """The replies collection of a post; the blog does not collect replies, so it is empty.
-    Mastodon may fetch it to fill threads (FEDERATION.md §5.4 `replies`)."""
+def build_replies(config: Config, object_id: str, reply_ids: Sequence[str] = ()) -> JSONObject:
+    """The replies collection of a post: its approved public replies' ids (direct replies
+    only; each reply's own collection holds the replies to it), oldest first, on an embedded
+    first page. Mastodon reads `first` and its `orderedItems`, GoToSocial wants the page
+    embedded (FEDERATION.md §5.12)."""
     urls = Urls(config)
-    return _empty_collection(urls.replies(urls.uid_of(object_id)))
+    collection_id = urls.replies(urls.uid_of(object_id))
+    return {
+        "@context": AS_CONTEXT,
+        "id": collection_id,
+        "type": "OrderedCollection",
+        "totalItems": len(reply_ids),
+        "first": {
+            "type": "OrderedCollectionPage",
+            "partOf": collection_id,
+            "orderedItems": list(reply_ids),
+        },
+    }
+
+
+def build_reactions(config: Config, object_id: str, kind: str, total: int) -> JSONObject:
+    """The `likes` (kind "Like") or `shares` ("Announce") collection of a post: the count in
+    `totalItems`, which Mastodon 4.3+ shows on remote posts, and no items, as Mastodon serves
+    its own (FEDERATION.md §5.12). Who liked or boosted is on the post's page."""
+    urls = Urls(config)
+    uid = urls.uid_of(object_id)
+    return {
+        "@context": AS_CONTEXT,
+        "id": urls.likes(uid) if kind == "Like" else urls.shares(uid),
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
+
+
+def with_interactions(
+    obj: Mapping[str, object],
+    replies: Mapping[str, object],
+    likes: Mapping[str, object],
+    shares: Mapping[str, object],
+) -> JSONObject:
+    """The post object as served at its id: `replies` embedded with its first page, and
+    `likes` and `shares` with their counts. Create, Update and the outbox keep the plain
+    object, so a new like never looks like an edit to followers."""
+    result = dict(obj)
+    result["replies"] = _embedded(replies)
+    for key, collection in (("likes", likes), ("shares", shares)):
+        result[key] = {
+            "id": collection["id"],
+            "type": collection["type"],
+            "totalItems": collection["totalItems"],
+        }
+    return result
 
 
 def _empty_collection(collection_id: str) -> JSONObject:

@@ -31,7 +31,17 @@ DEPLOY_HOOK_PATH = HOOKS_PATH + "deploy"
 # A scheduler (Vercel Cron, any cron with curl) calls it to send the queue: no traffic needed.
 DELIVER_HOOK_PATH = HOOKS_PATH + "deliver"
 WEBFINGER_PATH = "/.well-known/webfinger"
-DYNAMIC_PATHS = (INBOX_PATH, FOLLOWERS_PATH, HEALTH_PATH, DEPLOY_HOOK_PATH, DELIVER_HOOK_PATH)
+# The approved likes, boosts and replies, public and cacheable: what a build that cannot reach
+# the store reads, and what the theme's script shows when newer than the page.
+INTERACTIONS_PATH = "/ap/interactions"
+DYNAMIC_PATHS = (
+    INBOX_PATH,
+    FOLLOWERS_PATH,
+    HEALTH_PATH,
+    DEPLOY_HOOK_PATH,
+    DELIVER_HOOK_PATH,
+    INTERACTIONS_PATH,
+)
 # Topic accounts (`fediverse.accounts`) live under /ap/topics/<username>/, with the main
 # account's layout: actor, outbox, outbox-pages/N, followers, following, announces/<uid>.
 TOPICS_PATH = "/ap/topics/"
@@ -170,6 +180,17 @@ class Urls:
     def replies(self, uid: str) -> str:
         return self.absolute(f"/ap/replies/{_encode_uid(uid)}")
 
+    def likes(self, uid: str) -> str:
+        return self.absolute(f"/ap/likes/{_encode_uid(uid)}")
+
+    def shares(self, uid: str) -> str:
+        return self.absolute(f"/ap/shares/{_encode_uid(uid)}")
+
+    def interactions(self, uid: str | None = None) -> str:
+        """The inbox's public document of approved interactions: all, or one post's."""
+        path = INTERACTIONS_PATH
+        return self.absolute(path + (f"?post={_encode_uid(uid)}" if uid is not None else ""))
+
     def uid_of(self, object_id: str) -> str:
         """The post uid in an object id made by `post()`; ValueError for any other URL."""
         prefix = self.absolute("/ap/posts/")
@@ -238,6 +259,11 @@ class Urls:
         if "?" in rest or any(s in (".", "..") for s in segments) or "" in segments[:-1]:
             raise ValueError(f"{url!r} does not name a file of this site")
         return path + "index.html" if path == "" or path.endswith("/") else path
+
+
+def encode_uid(uid: str) -> str:
+    """A post uid as it appears in its ids: '/' as '~', the rest percent-encoded."""
+    return _encode_uid(uid)
 
 
 def _encode_uid(uid: str) -> str:

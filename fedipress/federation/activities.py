@@ -22,18 +22,21 @@ from urllib.parse import urlsplit
 import nh3
 
 from fedipress.documents.activitypub import parse_time
-from fedipress.documents.media import AS_CONTEXT, JSONObject
+from fedipress.documents.media import AS_CONTEXT, PUBLIC, JSONObject
 from fedipress.documents.urls import Urls
 from fedipress.errors import StoreConnectionLost
 from fedipress.federation.handles import JrdFetch, confirmed_handle, guessed_handle
 from fedipress.federation.keys import key_id_for
 from fedipress.federation.origins import origin_of
+from fedipress.federation.remote_text import plain_text
 from fedipress.federation.store.base import (
+    ActorProfile,
     Flag,
     Follower,
     FollowerState,
     Interaction,
     InteractionKind,
+    InteractionState,
     RemoteActor,
     Store,
 )
@@ -73,6 +76,10 @@ _SCHEMES = {"http", "https"}
 MAX_ID_LENGTH = 2048  # any id or URL; longer ones are refused with 400
 MAX_TYPE_LENGTH = 256
 MAX_REPLY_CONTENT = 20_000  # characters of a reply's HTML kept; the rest is cut
+MAX_SUMMARY = 500  # characters of a reply's content warning kept
+# Replies to replies are kept down to this depth (0 is a reply to a post): a longer chain
+# is refused with a log line, so no thread can grow without bound.
+MAX_THREAD_DEPTH = 100
 MAX_REPORT_CONTENT = 5_000  # characters of a report's comment kept
 MAX_REPORT_OBJECTS = 50  # reported objects kept per report
 MAX_RAW_JSON = 65_536  # characters of an activity's JSON kept beside a reply or report
@@ -85,6 +92,8 @@ _EMBEDDED_DEPTH = 2  # handlers read an activity, its object and that object's r
 # Fetches a remote actor document (signed GET through the guarded fetch path); None when
 # it cannot be had right now.
 DocumentFetch = Callable[[str], Awaitable["JSONObject | None"]]
+# (actor id, now, the actor document when the activity embeds it) -> a profile to store.
+ProfileFetch = Callable[[str, datetime, "JSONObject | None"], Awaitable["ActorProfile | None"]]
 
 
 def sanitize_html(html: str) -> str:
@@ -101,6 +110,7 @@ class Outcome:
     status: int
     effect: str
     queued: int = 0  # deliveries queued: the sender should wake
+    shown: bool = False  # what the blog shows changed (a reply, like or boost): rebuild
 
 
 @dataclass(frozen=True)
@@ -108,12 +118,28 @@ class Prepared:
     actor: RemoteActor | None
     aliases: tuple[str, ...] = ()
     moved_from: str | None = None  # a Follow from a follower of an account that moved here
+    profile: ActorProfile | None = None  # the sender's profile, to store
 
 
 @dataclass(frozen=True)
 class Settings:
     manually_approves_followers: bool = False
-    approve_replies: bool = False  # store replies as approved rather than pending
+    # Which replies are shown at once (config.MODERATION_POLICIES): from followers, all, none.
+    moderation: str = "followers"
+
+
+PUBLIC_IDS = frozenset({PUBLIC, "as:Public", "Public"})
+
+
+def is_public(obj: JSONObject) -> bool:
+    """Addressed to the public collection, in `to` (public) or `cc` (Mastodon's unlisted):
+    anyone may read it. Followers-only and direct objects are not."""
+    for field in ("to", "cc"):
+        value = obj.get(field)
+        for item in value if isinstance(value, list) else [value]:
+            if _id(item) in PUBLIC_IDS:
+                return True
+    return False
 
 
 def _id(value: object) -> str | None:
@@ -327,6 +353,9 @@ class InboxHandler:
     fetch_document: DocumentFetch
     forget_key: Callable[[str], None] | None = None  # also drops in-memory copies of a key
     fetch_jrd: JrdFetch | None = None  # WebFinger, for followers' handles; None: guess them
+    # The sender's profile (name, handle, avatar) to store with a like, boost or reply;
+    # None when the stored one is fresh or none can be had now.
+    fetch_profile: ProfileFetch | None = None
 
     @property
     def actor(self) -> str:
@@ -413,7 +442,27 @@ class InboxHandler:
             if moved is not None:
                 moved = await self._with_handle(moved, document)
             return Prepared(moved, tuple(a for a in aliases if a))
+        if self.fetch_profile is not None and await self._about_us(kind, activity):
+            embedded = activity.get("object") if kind == "Update" else None
+            document = embedded if isinstance(embedded, dict) else None
+            return Prepared(None, profile=await self.fetch_profile(actor, now, document))
         return None
+
+    async def _about_us(self, kind: str, activity: JSONObject) -> bool:
+        """Whether the activity interacts with the blog, so that its sender may be shown:
+        a like or boost of a post, a reply in one of its threads, an Update of an actor."""
+        obj = activity.get("object")
+        if kind in ("Like", "Announce"):
+            return self._ours(_id(obj))
+        if kind == "Update":
+            return _type(obj) in ACTOR_TYPES and _id(obj) == _id(activity.get("actor"))
+        if kind == "Create" and isinstance(obj, dict):
+            parent = _id(obj.get("inReplyTo"))
+            if self._ours(parent):
+                return True
+            stored = await asyncio.to_thread(self.store.get_interaction, parent) if parent else None
+            return stored is not None and stored.kind == "reply"
+        return False
 
     async def _moved_here(self, account: str, follower: str, document: JSONObject) -> str | None:
         """The old account (listed in our `alsoKnownAs`) that moved here and that `follower`
@@ -455,6 +504,8 @@ class InboxHandler:
             handler = getattr(self, f"_on_{kind.lower()}", None)
             if handler is None:
                 return Outcome(202, f"{kind} ignored")
+            if prepared is not None and prepared.profile is not None:
+                store.put_profile(prepared.profile)
             outcome: Outcome = handler(activity, actor, now, prepared)
             return outcome
 
@@ -543,7 +594,9 @@ class InboxHandler:
                 target = _id(inner.get("object"))  # type: ignore[union-attr]
                 kind: InteractionKind = "like" if inner_type == "Like" else "announce"
                 removed = bool(target and self.store.remove_interactions_by(actor, target, kind))
-            return Outcome(202, "interaction removed" if removed else "Undo of nothing known")
+            if removed:
+                return Outcome(202, "interaction removed", shown=True)
+            return Outcome(202, "Undo of nothing known")
         return Outcome(202, "Undo ignored")
 
     def _moved_to(self, account: str) -> str | None:
@@ -565,12 +618,12 @@ class InboxHandler:
         if target == actor:
             # An account deleted: forget it without fetching anything (FEDERATION.md §4.4).
             self.store.remove_follower(actor, None)
-            self.store.remove_actor_interactions(actor)
-            return Outcome(202, "actor deleted")
+            forgotten = self.store.remove_actor_interactions(actor)
+            return Outcome(202, "actor deleted", shown=forgotten > 0)
         stored = self.store.get_interaction(target) if target else None
         if stored is not None and stored.actor_id == actor:
             self.store.remove_interaction(stored.id)
-            return Outcome(202, "reply deleted")
+            return Outcome(202, "reply deleted", shown=_shown(stored))
         return Outcome(202, "Delete of something unknown ignored")
 
     def _on_update(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
@@ -606,29 +659,33 @@ class InboxHandler:
                         follower.account,
                     )
                 )
-            return Outcome(202, "actor updated")
+            # A new name or avatar shows on every page the actor interacted with.
+            shown = bool(self.store.list_interactions(actor_id=actor, limit=1))
+            return Outcome(202, "actor updated", shown=shown)
         stored = self.store.get_interaction(str(obj.get("id")))
         if stored is None or stored.actor_id != actor or stored.kind != "reply":
             return Outcome(202, "Update of something unknown ignored")
         updated = parse_time(obj.get("updated"))
         if stored.updated and updated and updated <= stored.updated:
             return Outcome(202, "stale Update ignored")
-        self.store.update_interaction(
-            Interaction(
-                stored.id,
-                "reply",
-                actor,
-                stored.object_id,
-                stored.state,
-                _reply_html(obj),
-                _url(obj) or stored.url,
-                stored.in_reply_to,
-                stored.published,
-                updated or now,
-                _raw_json(obj),
-            )
+        edited = Interaction(
+            stored.id,
+            "reply",
+            actor,
+            stored.object_id,
+            stored.state,
+            _reply_html(obj),
+            _url(obj) or stored.url,
+            stored.in_reply_to,
+            stored.published,
+            updated or now,
+            _raw_json(obj),
+            _summary(obj),
+            is_public(obj) if ("to" in obj or "cc" in obj) else stored.public,
+            stored.depth,
         )
-        return Outcome(202, "reply updated")
+        self.store.update_interaction(edited)
+        return Outcome(202, "reply updated", shown=_shown(stored) or _shown(edited))
 
     def _following(self, actor: str) -> list[Follower]:
         """`actor`'s follower entries, one per account of the site it follows."""
@@ -682,7 +739,9 @@ class InboxHandler:
             raw_json=_raw_json(activity),
         )
         added = self.store.add_interaction(item, now)
-        return Outcome(202, f"{kind} stored" if added else f"{kind} already known")
+        if added:
+            return Outcome(202, f"{kind} stored", shown=True)
+        return Outcome(202, f"{kind} already known")
 
     def _on_like(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
         return self._interaction(activity, actor, now, "like")
@@ -695,26 +754,62 @@ class InboxHandler:
         if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
             return Outcome(202, "Create without an embedded object ignored")
         parent = _id(obj.get("inReplyTo"))
-        if not self._ours(parent):
-            return Outcome(202, "Create not replying to our posts ignored")
+        if self._ours(parent):
+            post, depth = str(parent), 0
+        else:
+            # A reply to a reply in one of our threads belongs to the same post.
+            above = self.store.get_interaction(parent) if parent else None
+            if above is None or above.kind != "reply":
+                return Outcome(202, "Create not replying to our posts ignored")
+            post, depth = above.object_id, above.depth + 1
         if _id(obj.get("attributedTo")) != actor or not _same_host(obj["id"], actor):
             return Outcome(202, "reply not written by the sender ignored")
-        state = "approved" if self.settings.approve_replies else "pending"
+        if depth > MAX_THREAD_DEPTH:
+            log.warning(
+                "reply %s from %s refused: it is %d replies deep, over the %d kept",
+                obj["id"],
+                actor,
+                depth + 1,
+                MAX_THREAD_DEPTH + 1,
+            )
+            return Outcome(202, f"reply deeper than {MAX_THREAD_DEPTH + 1} levels refused")
+        public = is_public(obj)
         item = Interaction(
             obj["id"],
             "reply",
             actor,
-            str(parent),
-            state,  # type: ignore[arg-type]
+            post,
+            self._reply_state(actor) if public else "pending",
             _reply_html(obj),
             _url(obj),
             parent,
             parse_time(obj.get("published")) or now,
             parse_time(obj.get("updated")),
             _raw_json(obj),
+            _summary(obj),
+            public,
+            depth,
         )
+        if len(str(obj.get("content") or "")) > MAX_REPLY_CONTENT:
+            log.info("reply %s from %s cut to %d characters", obj["id"], actor, MAX_REPLY_CONTENT)
         added = self.store.add_interaction(item, now)
-        return Outcome(202, "reply stored" if added else "reply already known")
+        if not added:
+            return Outcome(202, "reply already known")
+        if not public:
+            return Outcome(202, "reply stored; not public, so never shown")
+        return Outcome(202, f"reply stored ({item.state})", shown=_shown(item))
+
+    def _reply_state(self, actor: str) -> InteractionState:
+        """The moderation policy: shown at once for every sender, for followers, or none. A
+        follower of any account of the site counts: a topic account's followers read the
+        blog's posts through its boosts, and their replies go to the post itself."""
+        policy = self.settings.moderation
+        if policy == "all":
+            return "approved"
+        if policy == "followers":
+            if any(f.state == "accepted" for f in self._following(actor)):
+                return "approved"
+        return "pending"
 
     def _on_flag(self, activity: JSONObject, actor: str, now: datetime, _: object) -> Outcome:
         if self.store.count_flags_since(actor, now - REPORT_WINDOW) >= MAX_REPORTS_PER_HOUR:
@@ -736,6 +831,16 @@ class InboxHandler:
             )
         )
         return Outcome(202, "report stored for the author")
+
+
+def _shown(item: Interaction) -> bool:
+    """Whether the blog shows this interaction (approved and public)."""
+    return item.state == "approved" and item.public
+
+
+def _summary(obj: JSONObject) -> str | None:
+    """A reply's content warning as plain text, or None."""
+    return plain_text(obj.get("summary"), MAX_SUMMARY) or None
 
 
 def _reply_html(obj: JSONObject) -> str:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urljoin
 
 import anyio
@@ -81,6 +81,26 @@ class FetchResult:
     @property
     def ok(self) -> bool:
         return self.document is not None
+
+
+@dataclass(frozen=True)
+class FetchedBytes:
+    """A fetched resource of an expected media type, or why there is none."""
+
+    url: str
+    status: int = 0
+    data: bytes | None = None
+    media_type: str = ""
+    failure: FetchFailure | None = None
+    reason: str = ""
+    final_url: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.data is not None
+
+
+_R = TypeVar("_R")
 
 
 def make_client(
@@ -195,17 +215,78 @@ class Fetcher:
                 del self._hosts[origin]
 
     async def _fetch_json(self, url: str, kind: _Kind) -> FetchResult:
+        async def read(current: str, response: httpx.Response) -> FetchResult:
+            return await self._read_document(url, current, response, kind)
+
+        return await self._follow(url, kind.accept, self.signer if kind.signed else None, read)
+
+    async def fetch_bytes(
+        self,
+        url: str,
+        accept: str,
+        media_types: frozenset[str],
+        max_body: int,
+        *,
+        signed: bool = True,
+    ) -> FetchedBytes:
+        """GET any resource of one of `media_types` (compared without parameters), at most
+        `max_body` bytes, through the same guard, redirects and limits as `fetch_json`:
+        avatars, the inbox's public document. Never raises for network trouble."""
+
+        async def read(current: str, response: httpx.Response) -> FetchedBytes:
+            status = response.status_code
+            failed = FetchedBytes(url, status, final_url=current)
+            if not 200 <= status < 300:
+                failure: FetchFailure = (
+                    "not_found" if status == 404 else "gone" if status == 410 else "http_error"
+                )
+                return replace(failed, failure=failure, reason=f"HTTP {status}")
+            kind = response.headers.get("content-type", "").split(";")[0].strip().lower()
+            if kind not in media_types:
+                return replace(failed, failure="wrong_media_type", reason=repr(kind))
+            body = await self._read_body(response, max_body)
+            if isinstance(body, str):
+                too_large = body.startswith("body over")
+                return replace(
+                    failed, failure="too_large" if too_large else "not_json", reason=body
+                )
+            return replace(failed, data=body, media_type=kind)
+
+        try:
+            with anyio.fail_after(self.limits.total):
+                async with self._host_slot(url):
+                    signer = self.signer if signed else None
+                    result = await self._follow(url, accept, signer, read)
+        except TimeoutError:
+            return FetchedBytes(
+                url, failure="timeout", reason=f"no answer in {self.limits.total} s"
+            )
+        if isinstance(result, FetchResult):  # no response to read
+            return FetchedBytes(
+                url, result.status, None, "", result.failure, result.reason, result.final_url
+            )
+        return result
+
+    async def _follow(
+        self,
+        url: str,
+        accept: str,
+        signer: SigningKey | None,
+        read: Callable[[str, httpx.Response], Awaitable[_R]],
+    ) -> _R | FetchResult:
+        """GET `url`, following redirects by hand (each hop guarded and signed again), and
+        give the final response to `read`; a FetchResult says why there was none."""
         current = url
         for _hop in range(self.limits.max_redirects + 1):
             refusal = await check_destination(current, self.allow_private)
             if refusal:
                 return FetchResult(url, failure="refused", reason=refusal, final_url=current)
             headers = {
-                "Accept": kind.accept,
+                "Accept": accept,
                 "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": self.user_agent,
             }
-            if (signer := self.signer) is not None and kind.signed:
+            if signer is not None:
                 key_id, key = signer.key_id, signer.private_key
                 headers = sign_request("GET", current, headers, None, key_id, key, self._now())
             try:
@@ -223,7 +304,7 @@ class Fetcher:
                 if response.has_redirect_location:
                     current = _join(current, response.headers["location"])
                     continue
-                return await self._read_document(url, current, response, kind)
+                return await read(current, response)
             except httpx.TimeoutException as exc:
                 failure: FetchFailure = "timeout"
                 return FetchResult(url, response.status_code, None, failure, repr(exc), current)
@@ -238,6 +319,15 @@ class Fetcher:
             reason=f"more than {self.limits.max_redirects} redirects",
             final_url=current,
         )
+
+    async def _read_body(self, response: httpx.Response, cap: int) -> bytes | str:
+        """The decoded body, or why not (a string): over `cap` bytes, or an encoding that
+        was not asked for."""
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            return f"body over {cap} bytes (Content-Length {declared})"
+        body, why = await read_body(response, cap)
+        return why if body is None else body
 
     async def _read_document(
         self, url: str, final_url: str, response: httpx.Response, kind: _Kind

@@ -19,6 +19,10 @@ from fedipress.federation.origins import normalize_url, origin_of
 from fedipress.federation.signature_checks import key_id_problem
 from fedipress.federation.signatures import KeyGone, KeyLookup, KeyProblem, RemoteKey
 
+# Actor documents kept after a key fetch, for the profile of the activity that needed the key.
+RECENT_DOCUMENTS = 256
+RECENT_DOCUMENT_AGE = timedelta(minutes=1)
+
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
@@ -83,6 +87,7 @@ class CachedKeyFetcher:
         self._now = now
         self._memory: dict[str, tuple[RemoteKey, datetime]] = {}
         self._pending: dict[str, _PendingKey] = {}
+        self._documents: dict[str, tuple[JSONObject, datetime]] = {}
 
     async def __call__(self, key_id: str, refresh: bool = False) -> KeyLookup:
         malformed = key_id_problem(key_id)
@@ -131,6 +136,9 @@ class CachedKeyFetcher:
                 await self._drop(key_id)
                 return KeyProblem(f"the actor {key.owner} does not list the key {key_id}")
             key = listed  # the actor's own document is the authority on its key
+            self._keep_document(owner.document, now)
+        else:
+            self._keep_document(result.document, now)
         self._remember(key, now)
         if self._cache is not None:
             await anyio.to_thread.run_sync(self._cache.put_key, key, now)
@@ -161,6 +169,22 @@ class CachedKeyFetcher:
         self._memory[key.key_id] = (key, fetched_at)
         while len(self._memory) > self._max_entries:
             del self._memory[next(iter(self._memory))]
+
+    def _keep_document(self, document: JSONObject, now: datetime) -> None:
+        actor_id = document.get("id")
+        if isinstance(actor_id, str):
+            self._documents.pop(actor_id, None)
+            self._documents[actor_id] = (document, now)
+            while len(self._documents) > RECENT_DOCUMENTS:
+                del self._documents[next(iter(self._documents))]
+
+    def recent_document(self, actor_id: str) -> JSONObject | None:
+        """The actor document fetched with its key in the last RECENT_DOCUMENT_AGE, if any:
+        what the inbox reads the sender's profile from without a second GET."""
+        kept = self._documents.get(actor_id)
+        if kept is None or self._now() - kept[1] > RECENT_DOCUMENT_AGE:
+            return None
+        return kept[0]
 
     def forget(self, key_id: str) -> None:
         """Drop a key from both caches, e.g. after its actor sent an Update (key rotation).

@@ -2,9 +2,11 @@
 
 Routes: `POST /ap/inbox` (personal and shared inbox of every account), `GET /ap/followers`
 and `GET /ap/topics/<name>/followers` (the live counts), `GET /ap/health`,
-`GET /.well-known/webfinger` (with the query visible: 400/404 work, and each account),
-`POST /ap/hooks/deploy` (publish after a deploy) and `GET`/`POST /ap/hooks/deliver` (a
-scheduler's call to send the queue: Vercel Cron, any cron with curl).
+`GET /ap/interactions` (the approved interactions, public; `?post=<uid>` for one post,
+`?avatar=<digest>` for an avatar), `GET /.well-known/webfinger` (with the query visible:
+400/404 work, and each account), `POST /ap/hooks/deploy` (publish after a deploy) and
+`GET`/`POST /ap/hooks/deliver` (a scheduler's call to send the queue: Vercel Cron, any cron
+with curl).
 The order of checks on a POST follows the issue and Mastodon: content type (415), size
 (413), JSON (400), signature (401, or 503 when the key cannot be fetched now), seen before
 (202, no second effect), blocked (202, dropped), then the handler; 202 on success. Replies
@@ -15,14 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from fedipress.app.publish import live_site_reader, publish
 from fedipress.app.wiring import Federation
@@ -35,6 +39,7 @@ from fedipress.documents.urls import (
     FOLLOWERS_PATH,
     HEALTH_PATH,
     INBOX_PATH,
+    INTERACTIONS_PATH,
     TOPICS_PATH,
     WEBFINGER_PATH,
     dynamic_paths,
@@ -43,15 +48,21 @@ from fedipress.errors import FedipressError, StoreError
 from fedipress.federation.activities import InboxHandler, Settings, check_json, check_shape
 from fedipress.federation.keys import SigningKey
 from fedipress.federation.origins import within_actor
+from fedipress.federation.profiles import ProfileFetcher
+from fedipress.federation.shown import Shown, build_document, load_shown
 from fedipress.federation.signatures import verify_request
 from fedipress.federation.store.base import Store
 from fedipress.hosting import header_rules, headers_for
+from fedipress.inbox.buildhook import DEFAULT_DELAY, BuildHook
 from fedipress.inbox.hooks import deploy_request_authentic
 from fedipress.inbox.http import InboxRequest, InboxResponse
 from fedipress.inbox.webfinger import answer_webfinger
 
 log = logging.getLogger("fedipress.inbox")
 MAX_BODY = 1_000_000  # Mastodon's limit too (inboxes_controller.rb, FEDERATION.md §4.1)
+# How long the interactions document may be cached (by CDNs and browsers), and how long the
+# inbox reuses the one it made when no change went through this process.
+INTERACTIONS_MAX_AGE = 60
 
 
 def _utcnow() -> datetime:
@@ -67,6 +78,10 @@ class InboxOptions:
     signature_schemes: frozenset[str] = frozenset({"cavage", "rfc9421"})
     # Seconds to find a signer's key (FEDIPRESS_KEY_FETCH_TIMEOUT); then 503, retry later.
     key_fetch_timeout: float = 5.0
+    # The site's build hook (FEDIPRESS_BUILD_HOOK_URL), called when what the blog shows
+    # changed, at most once per `build_hook_delay` seconds (FEDIPRESS_BUILD_HOOK_DELAY).
+    build_hook_url: str = ""
+    build_hook_delay: float = DEFAULT_DELAY
     # Enables /ap/hooks/deliver, called with `Authorization: Bearer <secret>` (CRON_SECRET,
     # the variable Vercel Cron sends).
     cron_secret: str = ""
@@ -114,18 +129,32 @@ class InboxService:
         self.fetcher = federation.fetcher
         self.keys = federation.keys
         self.sender = federation.sender
+        profiles = ProfileFetcher(
+            self.fetcher, self._fetch_actor, self.store.get_profile, self.keys.recent_document
+        )
         self.handler = InboxHandler(
             self.urls,
             self.store,
-            Settings(
-                config.fediverse.manually_approves_followers, config.fediverse.approve_replies
-            ),
+            Settings(config.fediverse.manually_approves_followers, config.fediverse.moderation),
             self._fetch_actor,
             self.keys.forget,
             self._fetch_jrd,
+            profiles.profile,
         )
         self._sender_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        # Called when what the blog shows changed: the build hook, the preview's rebuild.
+        self.shown_listeners: list[Callable[[], None]] = []
+        self.build_hook: BuildHook | None = None
+        if options.build_hook_url:
+            self.build_hook = BuildHook(
+                options.build_hook_url,
+                options.build_hook_delay,
+                site_url=config.base_url,
+                allow_private=federation.allow_private,
+            )
+            self.shown_listeners.append(self.build_hook.changed)
+        self._shown_cache: tuple[float, Shown] | None = None
 
     @classmethod
     def for_site(
@@ -161,6 +190,8 @@ class InboxService:
 
     async def aclose(self) -> None:
         self._stop.set()
+        if self.build_hook is not None:
+            await self.build_hook.aclose()
         if self._sender_task is not None:
             self._sender_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -171,6 +202,8 @@ class InboxService:
 
     def start_sender(self) -> None:
         """Run the delivery sender in the background of the running event loop (once)."""
+        if self.build_hook is not None:
+            self.build_hook.run_in_background()  # a long-running server: timers work
         if self._sender_task is None or self._sender_task.done():
             self._sender_task = asyncio.get_running_loop().create_task(self.sender.run(self._stop))
 
@@ -223,9 +256,77 @@ class InboxService:
             return await self._health()
         if path == DEPLOY_HOOK_PATH and request.method == "POST":
             return await self._deploy_hook(request)
+        if path == INTERACTIONS_PATH and request.method in ("GET", "HEAD"):
+            return await self._interactions(request)
         if path == DELIVER_HOOK_PATH and request.method in ("GET", "POST"):
             return await self._deliver_hook(request)
         return InboxResponse.error(404, "not found")
+
+    # --- what the blog shows --------------------------------------------------------------
+
+    def shown_changed(self) -> None:
+        """Tell the listeners (build hook, preview) that what the blog shows changed."""
+        self._shown_cache = None
+        for listener in self.shown_listeners:
+            listener()
+
+    async def after_request(self) -> None:
+        """What a serverless adapter runs once a request is answered: a build hook call that
+        is due."""
+        if self.build_hook is not None:
+            await self.build_hook.flush_due()
+
+    async def _shown(self) -> Shown:
+        cached = self._shown_cache
+        if cached is not None and time.monotonic() - cached[0] < INTERACTIONS_MAX_AGE:
+            return cached[1]
+        shown = await asyncio.to_thread(load_shown, self.store)
+        self._shown_cache = (time.monotonic(), shown)
+        return shown
+
+    async def _interactions(self, request: InboxRequest) -> InboxResponse:
+        """The approved public interactions as JSON (all, or `?post=<uid>`), or an avatar
+        (`?avatar=<digest>`). Public and cacheable: nothing held, hidden, blocked or
+        non-public is ever in it."""
+        query = parse_qs(request.query)
+        cache = f"public, max-age={INTERACTIONS_MAX_AGE}"
+        if "avatar" in query:
+            profile = await asyncio.to_thread(self.store.find_avatar, query["avatar"][0])
+            if profile is None or profile.avatar_data is None or not profile.avatar_type:
+                return InboxResponse.error(404, "no such avatar")
+            shown = await self._shown()
+            if profile.actor_id not in shown.profiles:
+                return InboxResponse.error(404, "no such avatar")
+            return InboxResponse(
+                200,
+                (
+                    ("Content-Type", profile.avatar_type),
+                    ("Cache-Control", "public, max-age=31536000, immutable"),
+                    ("Access-Control-Allow-Origin", "*"),
+                    ("X-Content-Type-Options", "nosniff"),
+                ),
+                profile.avatar_data,
+            )
+        shown = await self._shown()
+        if "post" in query:
+            try:
+                object_id = self.urls.post(query["post"][0].replace("~", "/"))
+            except ValueError:
+                return InboxResponse.error(400, "the post parameter is not a post id")
+            shown = shown.for_objects([object_id])
+        interactions = self.urls.interactions()
+        document = build_document(shown, lambda digest: f"{interactions}?avatar={digest}")
+        body = (json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n").encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        headers = (
+            ("Content-Type", "application/json"),
+            ("Cache-Control", cache),
+            ("ETag", etag),
+            ("Access-Control-Allow-Origin", "*"),
+        )
+        if request.header("if-none-match") == etag:
+            return InboxResponse(304, headers[1:])
+        return InboxResponse(200, headers, body)
 
     async def _deliver_hook(self, request: InboxRequest) -> InboxResponse:
         """A scheduler asks for a sending round. Vercel Cron sends a GET with
@@ -272,6 +373,9 @@ class InboxService:
                 "status": "ok",
                 "store": "ok",
                 "queue": {"pending": stats.pending, "dead": stats.dead},
+                # Whether FEDIPRESS_BUILD_HOOK_URL is set (and its last call worked), for
+                # `fedipress doctor`: the hook's URL is a secret and never shown.
+                "build_hook": self.build_hook.status if self.build_hook else "off",
             },
         )
 
@@ -280,6 +384,11 @@ class InboxService:
         if not is_activity_media_type(content_type):
             return InboxResponse.error(415, "expected application/activity+json")
         if len(request.body) > self.options.max_body:
+            log.warning(
+                "refused a body of %d bytes: over the %d accepted",
+                len(request.body),
+                self.options.max_body,
+            )
             return InboxResponse.error(413, f"bodies over {self.options.max_body} bytes refused")
         try:
             activity: Any = json.loads(request.body)
@@ -339,6 +448,8 @@ class InboxService:
         )
         if outcome.queued:
             self.sender.wake.set()
+        if outcome.shown:
+            self.shown_changed()
         if outcome.status >= 400:
             return InboxResponse.error(outcome.status, outcome.effect)
         return InboxResponse(outcome.status)
@@ -365,15 +476,18 @@ class InboxService:
             return None
         if not (within_actor(key_id, actor) and within_actor(gone_url, actor)):
             return None
-        await asyncio.to_thread(self._forget_deleted_actor, activity_id, actor)
+        if await asyncio.to_thread(self._forget_deleted_actor, activity_id, actor):
+            self.shown_changed()
         log.info("accepted the self-Delete of %s (its key is gone)", actor)
         return InboxResponse(202)
 
-    def _forget_deleted_actor(self, activity_id: str, actor: str) -> None:
+    def _forget_deleted_actor(self, activity_id: str, actor: str) -> bool:
+        """Forget the actor; True when some of what the blog shows was theirs."""
         with self.store.transaction():
-            if self.store.mark_seen(activity_id, self.now()):
-                self.store.remove_follower(actor, None)
-                self.store.remove_actor_interactions(actor)
+            if not self.store.mark_seen(activity_id, self.now()):
+                return False
+            self.store.remove_follower(actor, None)
+            return self.store.remove_actor_interactions(actor) > 0
 
     async def _deploy_hook(self, request: InboxRequest) -> InboxResponse:
         """A deploy finished: read the live site's objects and publish what changed."""

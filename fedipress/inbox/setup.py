@@ -23,12 +23,16 @@ from fedipress.inbox.service import InboxOptions, InboxService
 DEPLOY_SECRET_ENV = "FEDIPRESS_DEPLOY_SECRET"
 SCHEMES_ENV = "FEDIPRESS_SIGNATURE_SCHEMES"
 KEY_TIMEOUT_ENV = "FEDIPRESS_KEY_FETCH_TIMEOUT"
+BUILD_HOOK_ENV = "FEDIPRESS_BUILD_HOOK_URL"
+BUILD_HOOK_DELAY_ENV = "FEDIPRESS_BUILD_HOOK_DELAY"
 CRON_SECRET_ENV = "CRON_SECRET"  # Vercel's name; it sends it as `Authorization: Bearer …`
 DRAIN_BUDGET_ENV = "FEDIPRESS_DRAIN_BUDGET"
 MAX_DRAIN_BUDGET = 840.0  # seconds: AWS Lambda's 15-minute limit, less room to finish
 
 __all__ = [
     "ALLOW_PRIVATE_ENV",
+    "BUILD_HOOK_DELAY_ENV",
+    "BUILD_HOOK_ENV",
     "CRON_SECRET_ENV",
     "DATABASE_ENV",
     "DEPLOY_SECRET_ENV",
@@ -63,13 +67,23 @@ def inbox_options(environ: Mapping[str, str]) -> InboxOptions:
             f"{SCHEMES_ENV} lists unknown schemes: {', '.join(sorted(unknown)) or '(none)'}",
             hint="use cavage, rfc9421 or both, comma-separated",
         )
+    hook = environ.get(BUILD_HOOK_ENV, "").strip()
+    if hook and not hook.startswith(("https://", "http://")):
+        raise ConfigError(
+            f"{BUILD_HOOK_ENV} must be an http(s) URL",
+            hint="the build hook URL your host gives (Netlify: Site settings > Build hooks)",
+        )
     return InboxOptions(
         deploy_secret=environ.get(DEPLOY_SECRET_ENV, ""),
         signature_schemes=schemes,
         key_fetch_timeout=_key_fetch_timeout(environ),
+        build_hook_url=hook,
+        build_hook_delay=_seconds(
+            environ, BUILD_HOOK_DELAY_ENV, InboxOptions.build_hook_delay, 0, 3600
+        ),
         cron_secret=environ.get(CRON_SECRET_ENV, "").strip(),
         drain_budget=_seconds(
-            environ, DRAIN_BUDGET_ENV, InboxOptions.drain_budget, MAX_DRAIN_BUDGET
+            environ, DRAIN_BUDGET_ENV, InboxOptions.drain_budget, 0, MAX_DRAIN_BUDGET, above=True
         ),
     )
 
@@ -91,21 +105,30 @@ def open_inbox(setup: InboxSetup, environ: Mapping[str, str] | None = None) -> I
 
 
 def _key_fetch_timeout(env: Mapping[str, str]) -> float:
-    return _seconds(env, KEY_TIMEOUT_ENV, InboxOptions.key_fetch_timeout, 60)
+    return _seconds(env, KEY_TIMEOUT_ENV, InboxOptions.key_fetch_timeout, 0, 60, above=True)
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, most: float) -> float:
-    """A number of seconds from the variable `name`: above 0, at most `most`."""
+def _seconds(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    low: float,
+    high: float,
+    above: bool = False,
+) -> float:
+    """A number of seconds from the environment, from `low` (excluded when `above`) to
+    `high`; ConfigError for anything else."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         seconds = float(raw)
     except ValueError:
-        seconds = 0.0
-    if not 0 < seconds <= most:
+        seconds = float("nan")
+    if not (low < seconds if above else low <= seconds) or not seconds <= high:
+        floor = f"above {low:g}" if above else f"from {low:g}"
         raise ConfigError(
-            f"{name} must be a number of seconds above 0, at most {most:g}, not {raw!r}",
+            f"{name} must be a number of seconds {floor}, at most {high:g}, not {raw!r}",
             hint=f"the default is {default:g}",
         )
     return seconds

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 # every other command starts without loading them (the CLI imports this module at start-up).
 
 SERVE_DIR = Path(".fedipress") / "serve"
+# What a rebuild reports as its cause when the local inbox received a reply, like or boost.
+INTERACTIONS_CHANGED = "(the conversation changed: a reply, like or boost arrived)"
 WATCHED_DIRS = frozenset({"content", "static", "templates", "themes"})
 WATCHED_NAMES = WATCHED_DIRS | {CONFIG_FILE}
 
@@ -232,6 +234,10 @@ class Watcher:
             await asyncio.sleep(0)
         return changes
 
+    def poke(self, reason: str) -> None:
+        """Start a rebuild as a file change would (`reason` is reported as the change)."""
+        self._queue.put_nowait({reason})
+
     async def close(self) -> None:
         self._stop.set()
         self._tree_stop.set()
@@ -298,6 +304,8 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         base_url=base_url,
         jobs=options.jobs,
         public_key=dev_key,
+        # The pages show what the preview's own inbox received.
+        interactions_database=f"sqlite:{SERVE_DATABASE}" if inbox is not None else None,
     )
     base_path = urlsplit(base_url).path.rstrip("/")
     live = LiveReload()
@@ -338,6 +346,8 @@ async def run_server(site_dir: Path, options: ServeOptions, report: Reporter) ->
         watcher = Watcher(site_dir) if options.reload else None
         if watcher is not None:
             await watcher.start()
+            if inbox is not None:  # a reply, like or boost rebuilds the touched pages
+                inbox.shown_listeners.append(lambda: watcher.poke(INTERACTIONS_CHANGED))
         try:
             await rebuilder.build()
             report.info(f"serving {url.rstrip('/')}{base_path}/")

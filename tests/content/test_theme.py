@@ -24,6 +24,7 @@ from fedipress.config import Author, Config, FediverseConfig, MenuItem
 from fedipress.content import site as site_module
 from fedipress.content.pages import Alternate, PageInfo, SiteInfo, TopicInfo
 from fedipress.content.theme import load_theme, make_environment, render_template
+from fedipress.documents.conversation import Conversation, Person, Reply
 from fedipress.documents.post import Post, Tag
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -425,6 +426,9 @@ def test_docs__themes_md_names_every_context_field() -> None:
         site_module.YearGroup,
         Author,
         MenuItem,
+        Conversation,
+        Reply,
+        Person,
     ]
     assert _documented("themes.md", classes) == []
     text = (ROOT / "docs" / "themes.md").read_text()

@@ -22,10 +22,12 @@ from fedipress.documents.activitypub import (
     build_move,
     build_object,
     build_outbox,
+    build_reactions,
     build_replies,
     build_tombstone,
     build_update,
     build_update_actor,
+    with_interactions,
 )
 from fedipress.documents.media import AS_CONTEXT, PUBLIC
 from fedipress.documents.post import Post, Tag
@@ -743,7 +745,43 @@ def test_build_replies__empty_collection_of_the_post():
 
     served_at(replies, note["replies"], Urls(config))
     assert replies["totalItems"] == 0
-    assert replies["orderedItems"] == []
+    assert replies["first"]["orderedItems"] == []
+
+
+def test_build_replies__lists_reply_ids_on_an_embedded_first_page():
+    # Mastodon reads `first` and its orderedItems (fetch_replies_service.rb); GoToSocial
+    # wants the first page embedded in the collection (dereferencing/thread.go).
+    config = make_config()
+    note = build_object(config, make_post(uid="hello"))
+    ids = ["https://m.example/s/2", "https://g.example/s/1"]
+
+    replies = build_replies(config, note["id"], ids)
+
+    assert replies["type"] == "OrderedCollection"
+    assert replies["totalItems"] == 2
+    assert replies["first"] == {
+        "type": "OrderedCollectionPage",
+        "partOf": replies["id"],
+        "orderedItems": ids,
+    }
+
+
+def test_with_interactions__embeds_collections_and_keeps_the_plain_object():
+    config = make_config()
+    note = build_object(config, make_post(uid="hello"))
+    replies = build_replies(config, note["id"], ["https://m.example/s/2"])
+    likes = build_reactions(config, note["id"], "Like", 1)
+    shares = build_reactions(config, note["id"], "Announce", 0)
+
+    served = with_interactions(note, replies, likes, shares)
+
+    assert served["replies"]["first"]["orderedItems"] == ["https://m.example/s/2"]
+    assert "@context" not in served["replies"]
+    assert served["likes"] == {"id": likes["id"], "type": "OrderedCollection", "totalItems": 1}
+    assert served["shares"]["totalItems"] == 0
+    assert likes["id"] == "https://blog.example/ap/likes/hello"
+    assert note["replies"] == replies["id"]  # the object as sent is untouched
+    assert "likes" not in note
 
 
 def test_build_replies__foreign_object_id():

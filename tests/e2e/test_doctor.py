@@ -104,6 +104,8 @@ def test_doctor__serve_passes_every_check(site: Path, served: Serve) -> None:
         "the actor publishes the site's public key",
         "the inbox's clock agrees",
         "the delivery hook is routed to the inbox: off (CRON_SECRET is not set)",
+        "the interactions document is served through the site: ",
+        "the inbox calls the site's build hook when it must: off",
     ):
         assert seen in result.out
     # And it read only: it never opened the site's own store
@@ -131,6 +133,45 @@ def test_doctor__a_private_address_needs_the_opt_in(served: Serve) -> None:
     assert "--allow-private" in refused.err and "Traceback" not in refused.err
     allowed = doctor(served.url, "-q", env={"FEDIPRESS_ALLOW_PRIVATE_ADDRESSES": "1"})
     assert allowed.code == 0, allowed.out + allowed.err
+
+
+def test_doctor__a_site_built_from_the_inbox_s_document_needs_the_build_hook(
+    site: Path, served: Serve, tmp_path: Path
+) -> None:
+    # Given the same site, configured to be built elsewhere from the inbox's public document
+    elsewhere = tmp_path / "site"
+    shutil.copytree(site, elsewhere, ignore=shutil.ignore_patterns("_site", "*.db*", "cache"))
+    with (elsewhere / "fedipress.yaml").open("a", encoding="utf-8") as config:
+        config.write(f"  interactions_from: {served.url}ap/interactions\n")
+    # When the doctor checks it against an inbox without FEDIPRESS_BUILD_HOOK_URL
+    result = doctor(str(elsewhere), "--base-url", served.url, "--allow-private", "--json")
+    # Then only the build hook fails: new replies would wait for another build
+    assert result.code == 1, result.out + result.err
+    failed = result.checks("fail")
+    assert set(failed) == {"build-hook"}, failed
+    assert "built from the inbox's public document" in failed["build-hook"]["detail"]
+    assert "FEDIPRESS_BUILD_HOOK_URL" in failed["build-hook"]["fix"]
+    # and the document itself is served right, through the site's own path
+    assert result.checks("pass")["interactions"]["detail"].endswith("replies shown")
+
+
+def test_doctor__an_inbox_with_its_build_hook_set(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an inbox that has a build hook (the URL is never called: nothing changes)
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy, ignore=shutil.ignore_patterns("_site", "*.db*", "cache"))
+    monkeypatch.setenv("FEDIPRESS_BUILD_HOOK_URL", "http://127.0.0.1:9/build_hooks/secret")
+    serve = Serve(copy, "--no-reload").start()
+    try:
+        result = doctor(str(copy), "--base-url", serve.url, "--allow-private", "--json")
+    finally:
+        serve.stop()
+    # Then the doctor sees it on, without ever seeing its URL
+    assert result.code == 0, result.out + result.err
+    check = result.checks("pass")["build-hook"]
+    assert check["detail"] == "on (FEDIPRESS_BUILD_HOOK_URL is set)"
+    assert "secret" not in result.out
 
 
 # --- a plain file server: no host rules, no inbox ---------------------------------------------
@@ -197,6 +238,7 @@ def test_doctor__plain_file_server_fails_types_cors_410_and_inbox(
     passed = result.checks("pass")
     assert {"actor.content", "webfinger.content", "post.content", "actor.key"} <= set(passed)
     assert {"clock", "deploy-hook", "deliver-hook"} <= set(result.checks("skip"))
+    assert {"interactions", "build-hook"} <= set(result.checks("skip"))
 
 
 def test_doctor__plain_file_server_human_output(site: Path, plain_server: str) -> None:
@@ -277,6 +319,7 @@ class Proxy:
     upstream: str = ""
     mangle_inbox: bool = False
     clock_offset: timedelta = timedelta(0)
+    static: tuple[str, ...] = ()  # paths it serves as a static host would: a 404 page
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -288,6 +331,12 @@ class Proxy:
             if not message.get("more_body"):
                 break
         path = scope["raw_path"].decode()
+        if path in self.static:
+            page = b"<h1>Not Found</h1>"
+            headers = [(b"content-type", b"text/html"), (b"content-length", b"18")]
+            await send({"type": "http.response.start", "status": 404, "headers": headers})
+            await send({"type": "http.response.body", "body": page})
+            return
         if self.mangle_inbox and path == "/ap/inbox":
             path += "/"
         query = scope["query_string"].decode()
@@ -352,6 +401,26 @@ def test_doctor__an_inbox_with_a_skewed_clock(proxied: tuple[Proxy, str]) -> Non
     # And the same proxy with a right clock passes everything
     proxy.clock_offset = timedelta(0)
     assert doctor(url, "--allow-private", "-q").code == 0
+
+
+def test_doctor__a_proxy_without_the_interactions_rule(proxied: tuple[Proxy, str]) -> None:
+    # Given proxy rules written before conversations: /ap/interactions stays on the static host
+    proxy, url = proxied
+    proxy.mangle_inbox, proxy.clock_offset, proxy.static = (
+        False,
+        timedelta(0),
+        ("/ap/interactions",),
+    )
+    try:
+        result = doctor(url, "--allow-private", "--json")
+    finally:
+        proxy.static = ()
+    # Then the interactions check fails, and only it
+    assert result.code == 1, result.err
+    failed = result.checks("fail")
+    assert set(failed) == {"interactions"}, failed
+    assert "404" in failed["interactions"]["detail"]
+    assert "from the static host, not the inbox" in failed["interactions"]["detail"]
 
 
 def test_doctor__a_deployed_key_that_is_not_the_sites(

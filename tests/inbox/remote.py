@@ -75,6 +75,7 @@ class RemoteServer:
     active: int = 0  # requests being answered right now
     max_active: int = 0
     actor_changes: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> fields
+    files: dict[str, Reply] = field(default_factory=dict)  # GET path -> answer (avatars)
     documents: dict[str, dict[str, Any]] = field(default_factory=dict)  # GET path -> document
     # name -> the WebFinger `subject` its JRD gives (default: acct:name@127.0.0.1:port)
     subjects: dict[str, str] = field(default_factory=dict)
@@ -99,7 +100,7 @@ class RemoteServer:
         # GoToSocial's key ids are `…/main-key` URLs serving a stub (FEDERATION.md §4.4).
         return self.actor_id(name) + ("/main-key" if name == "gts" else "#main-key")
 
-    def actor(self, name: str, **changes: Any) -> dict[str, Any]:
+    def actor(self, name: str, /, **changes: Any) -> dict[str, Any]:
         actor_id = self.actor_id(name)
         document: dict[str, Any] = {
             "@context": [AS, "https://w3id.org/security/v1"],
@@ -144,6 +145,7 @@ class RemoteServer:
         self.documents.clear()
         self.subjects.clear()
         self.redirects.clear()
+        self.files.clear()
         self.active = self.max_active = 0
 
     def script(self, path: str, *replies: Reply) -> str:
@@ -221,6 +223,8 @@ class RemoteServer:
             return Reply(202)
         if path in self.redirects:
             return Reply(302, (("location", self.redirects[path]),))
+        if path in self.files:
+            return self.files[path]
         if path.startswith("/.well-known/webfinger?"):
             return self._webfinger(path)
         status, document = self._document(path)

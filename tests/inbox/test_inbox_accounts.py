@@ -16,9 +16,9 @@ from fedipress.adapters.asgi import InboxASGI
 from fedipress.config import Config, FediverseConfig, TopicAccount
 from fedipress.federation.keys import RSAPrivateKey, SigningKey, generate_private_key, public_pem
 from fedipress.federation.signatures import RemoteKey, verify_request
-from fedipress.federation.store.base import PublishedObject
+from fedipress.federation.store.base import Follower, PublishedObject
 from fedipress.inbox.service import InboxService
-from tests.inbox.harness import ACTOR, AS, BLOG, Clock, Database, Inbox
+from tests.inbox.harness import ACTOR, AS, BLOG, POST, Clock, Database, Inbox
 from tests.inbox.remote import Recorded, RemoteServer
 
 pytestmark = pytest.mark.anyio
@@ -337,3 +337,58 @@ async def test_moving_in__hidden_collections_leave_the_follow_pending(
     finally:
         await inbox.client.aclose()
         await inbox.service.aclose()
+
+
+# --- conversations: one post, whichever account's boost brought the reader ---------------------
+
+
+def _reply(inbox: Inbox, author: str) -> dict[str, Any]:
+    actor = inbox.remote.actor_id(author)
+    return {
+        "id": f"{actor}/statuses/{author}-1",
+        "type": "Note",
+        "attributedTo": actor,
+        "inReplyTo": POST,
+        "content": "<p>Hi</p>",
+        "to": [f"{AS}#Public"],
+    }
+
+
+async def test_moderation__a_follower_of_a_topic_account_is_a_follower(
+    database: Database, remote: RemoteServer, blog_key: RSAPrivateKey, rust_key: RSAPrivateKey
+) -> None:
+    # Given `moderation: followers`, alice following the topic account only, and bob's
+    # follow of it still waiting for approval
+    config = accounts_config(moderation="followers")
+    inbox = await open_accounts_inbox(database, remote, blog_key, rust_key, config)
+    try:
+        for name, state in (("alice", "accepted"), ("bob", "pending")):
+            actor = remote.actor_id(name)
+            inbox.store.upsert_follower(
+                Follower(actor, remote.inbox(name), None, None, None, state, T0, T0, "rust")
+            )
+        # When both reply to the post (which they saw boosted by the topic account)
+        for name in ("alice", "bob"):
+            create = inbox.activity("Create", _reply(inbox, name), name)
+            assert (await inbox.post(create, actor=name)).status_code == 202
+        # Then alice's reply is shown at once, as a follower's; bob's waits
+        shown = inbox.store.get_interaction(_reply(inbox, "alice")["id"])
+        held = inbox.store.get_interaction(_reply(inbox, "bob")["id"])
+        assert shown is not None and shown.state == "approved"
+        assert held is not None and held.state == "pending"
+    finally:
+        await inbox.client.aclose()
+        await inbox.service.aclose()
+
+
+async def test_like__of_the_post_counts_there_a_like_of_a_topic_boost_is_ignored(
+    inbox: Inbox,
+) -> None:
+    # A like of the topic account's Announce is not a like of the post: nothing is stored
+    announce = f"{BLOG}/ap/topics/rust/announces/x"
+    assert (await inbox.post(inbox.activity("Like", announce))).status_code == 202
+    assert inbox.store.list_interactions() == []
+    # while a like of the post itself, whoever's boost showed it, counts on the post
+    assert (await inbox.post(inbox.activity("Like", POST))).status_code == 202
+    (like,) = inbox.store.list_interactions()
+    assert (like.kind, like.object_id) == ("like", POST)

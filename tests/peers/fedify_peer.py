@@ -141,6 +141,29 @@ class FedifyPeer:
         """alice sends Undo of her last Follow of that actor; returns as follow() does."""
         return self._call("POST", "/control/unfollow", {"actor": actor_url})
 
+    def reply(self, actor_url: str, in_reply_to: str, content: str) -> Record:
+        """alice sends a Create of a public Note replying to `in_reply_to` to the actor's
+        inbox; the answer's activity.object.id is the note's id."""
+        body = {"actor": actor_url, "inReplyTo": in_reply_to, "content": content}
+        return self._call("POST", "/control/reply", body)
+
+    def like(self, actor_url: str, object_id: str) -> Record:
+        return self._call("POST", "/control/like", {"actor": actor_url, "object": object_id})
+
+    def announce(self, actor_url: str, object_id: str) -> Record:
+        return self._call("POST", "/control/announce", {"actor": actor_url, "object": object_id})
+
+    def undo(self, actor_url: str, activity_id: str) -> Record:
+        """Undo of one of alice's likes or boosts, by its id."""
+        return self._call("POST", "/control/undo", {"actor": actor_url, "id": activity_id})
+
+    def update_note(self, actor_url: str, note_id: str, content: str) -> Record:
+        body = {"actor": actor_url, "id": note_id, "content": content}
+        return self._call("POST", "/control/update", body)
+
+    def delete_note(self, actor_url: str, note_id: str) -> Record:
+        return self._call("POST", "/control/delete", {"actor": actor_url, "id": note_id})
+
     def set_aliases(self, *aliases: str) -> Record:
         """bob's alsoKnownAs: the accounts that may move to him."""
         return self._call("POST", "/control/aliases", {"aliases": list(aliases)})

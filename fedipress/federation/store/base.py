@@ -17,6 +17,7 @@ No SQL here. Conventions every backend follows:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from typing import Literal, Protocol
 FollowerState = Literal["accepted", "pending"]
 BlockKind = Literal["actor", "domain"]
 InteractionKind = Literal["like", "announce", "reply"]
-InteractionState = Literal["approved", "pending"]
+# "hidden": the author hid it; approving shows it again.
+InteractionState = Literal["approved", "pending", "hidden"]
 DeliveryState = Literal["pending", "done", "dead"]
 # How a delivery is sent: a signed POST to an ActivityPub inbox, or another channel's request
 # (federation/delivery.py, Channel). Every channel shares the queue's leases and retries.
@@ -109,6 +111,31 @@ class Interaction:
     published: datetime | None = None
     updated: datetime | None = None
     raw_json: str | None = None
+    summary: str | None = None  # a reply's content warning, plain text
+    public: bool = True  # addressed to the public: only these are ever shown
+    depth: int = 0  # 0: replies to the post; n + 1: replies to a reply at depth n
+
+
+@dataclass(frozen=True)
+class ActorProfile:
+    """What the blog shows of a remote account: name, handle, profile link and avatar.
+    `avatar_data` holds the checked image bytes (None: show initials)."""
+
+    actor_id: str
+    name: str | None
+    handle: str | None  # 'user@host'
+    url: str | None  # the profile page, http(s) only
+    fetched_at: datetime
+    avatar_url: str | None = None  # where it was fetched from, to notice a new one
+    avatar_type: str | None = None
+    avatar_data: bytes | None = None
+
+    @property
+    def avatar_digest(self) -> str | None:
+        """A content hash naming the avatar's file on the blog."""
+        if self.avatar_data is None:
+            return None
+        return hashlib.sha256(self.avatar_data).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -290,6 +317,14 @@ class Store(Protocol):
         self, actor_id: str, object_id: str, kind: InteractionKind
     ) -> int: ...
     def remove_actor_interactions(self, actor_id: str) -> int: ...
+    def remove_object_interactions(self, object_ids: Sequence[str]) -> int:
+        """Forget every like, boost and reply of these posts (they were removed)."""
+        ...
+
+    def set_interaction_state(self, id: str, state: InteractionState) -> bool:
+        """Approve, hold or hide one interaction; False if there is none with this id."""
+        ...
+
     def list_interactions(
         self,
         kind: InteractionKind | None = None,
@@ -297,14 +332,36 @@ class Store(Protocol):
         object_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        actor_id: str | None = None,
+        public: bool | None = None,
     ) -> list[Interaction]:
         """Oldest first (by `published`, then arrival)."""
+        ...
+
+    def find_interaction(self, id_or_url: str) -> Interaction | None:
+        """The interaction with this id, else the reply whose `url` (its web page) it is."""
+        ...
+
+    # -- profiles of the accounts that interacted -------------------------------------------
+    def put_profile(self, profile: ActorProfile) -> None:
+        """Insert or replace."""
+        ...
+
+    def get_profile(self, actor_id: str) -> ActorProfile | None: ...
+    def list_profiles(self, actor_ids: Sequence[str]) -> dict[str, ActorProfile]:
+        """The profiles of these actors that are known, by actor id."""
+        ...
+
+    def find_avatar(self, digest: str) -> ActorProfile | None:
+        """A profile whose avatar has this digest (`ActorProfile.avatar_digest`)."""
         ...
 
     def count_interactions(
         self, state: InteractionState | None = "approved"
     ) -> dict[str, InteractionCounts]:
-        """Counts per post (object id); posts without interactions are absent."""
+        """Counts per post (object id); posts without interactions are absent. Replies that
+        are not public are never counted."""
         ...
 
     # -- flags (reports) --------------------------------------------------------------------

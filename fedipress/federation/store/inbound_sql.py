@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from dataclasses import replace
@@ -10,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .base import (
+    ActorProfile,
     Block,
     BlockKind,
     CachedKey,
@@ -40,8 +42,13 @@ _FOLLOWER = (
 )
 _INTERACTION = (
     "id, kind, actor_id, object_id, state, content_html, url, in_reply_to, "
-    "published, updated, raw_json"
+    "published, updated, raw_json, hidden, public, depth, summary"
 )
+_PROFILE = (
+    "actor_id, name, handle, url, avatar_url, avatar_type, avatar_data, avatar_digest, fetched_at"
+)
+# Queries with many ids are cut into batches below every backend's limit on parameters.
+_BATCH = 500
 
 
 def _follower(row: Sequence[Any]) -> Follower:
@@ -70,13 +77,42 @@ def _interaction(row: Sequence[Any]) -> Interaction:
         kind=row[1],
         actor_id=row[2],
         object_id=row[3],
-        state=row[4],
+        # A hidden row keeps the state it had in its own column (see the migration).
+        state="hidden" if row[11] else row[4],
         content_html=row[5],
         url=row[6],
         in_reply_to=row[7],
         published=parse_optional_time(row[8]),
         updated=parse_optional_time(row[9]),
         raw_json=row[10],
+        public=bool(row[12]),
+        depth=int(row[13]),
+        summary=row[14],
+    )
+
+
+def _state_columns(state: InteractionState) -> tuple[str, int]:
+    """The `state` and `hidden` columns for a state: hidden rows stay 'approved' underneath,
+    so that approving one again is a plain state change."""
+    return ("approved", 1) if state == "hidden" else (state, 0)
+
+
+def _state_filter(state: InteractionState) -> tuple[str, list[object]]:
+    if state == "hidden":
+        return "hidden = 1", []
+    return "state = ? AND hidden = 0", [state]
+
+
+def _profile(row: Sequence[Any]) -> ActorProfile:
+    return ActorProfile(
+        actor_id=row[0],
+        name=row[1],
+        handle=row[2],
+        url=row[3],
+        fetched_at=parse_time(row[8]),
+        avatar_url=row[4],
+        avatar_type=row[5],
+        avatar_data=base64.b64decode(row[6]) if row[6] is not None else None,
     )
 
 
@@ -316,18 +352,23 @@ class InboundSql(SqlCore):
     # -- interactions -----------------------------------------------------------------------
     @staticmethod
     def _interaction_params(item: Interaction) -> tuple[object, ...]:
+        state, hidden = _state_columns(item.state)
         return (
             item.id,
             item.kind,
             item.actor_id,
             item.object_id,
-            item.state,
+            state,
             item.content_html,
             item.url,
             item.in_reply_to,
             format_optional_time(item.published),
             format_optional_time(item.updated),
             item.raw_json,
+            hidden,
+            int(item.public),
+            item.depth,
+            item.summary,
         )
 
     def add_interaction(self, item: Interaction, now: datetime) -> bool:
@@ -335,7 +376,7 @@ class InboundSql(SqlCore):
         return (
             self._write(
                 f"INSERT INTO interactions ({_INTERACTION}, created_at) "
-                f"VALUES ({placeholders(12)}) ON CONFLICT DO NOTHING",
+                f"VALUES ({placeholders(16)}) ON CONFLICT DO NOTHING",
                 (*self._interaction_params(item), format_time(now)),
             )
             == 1
@@ -351,7 +392,7 @@ class InboundSql(SqlCore):
             self._write(
                 "UPDATE interactions SET kind = ?, actor_id = ?, object_id = ?, state = ?, "
                 "content_html = ?, url = ?, in_reply_to = ?, published = ?, updated = ?, "
-                "raw_json = ? WHERE id = ?",
+                "raw_json = ?, hidden = ?, public = ?, depth = ?, summary = ? WHERE id = ?",
                 (*params[1:], item.id),
             )
             > 0
@@ -369,6 +410,26 @@ class InboundSql(SqlCore):
     def remove_actor_interactions(self, actor_id: str) -> int:
         return self._write("DELETE FROM interactions WHERE actor_id = ?", (actor_id,))
 
+    def remove_object_interactions(self, object_ids: Sequence[str]) -> int:
+        removed = 0
+        with self._atomic():
+            for start in range(0, len(object_ids), _BATCH):
+                batch = list(object_ids[start : start + _BATCH])
+                removed += self._write(
+                    f"DELETE FROM interactions WHERE object_id IN ({placeholders(len(batch))})",
+                    batch,
+                )
+        return removed
+
+    def set_interaction_state(self, id: str, state: InteractionState) -> bool:
+        column, hidden = _state_columns(state)
+        return (
+            self._write(
+                "UPDATE interactions SET state = ?, hidden = ? WHERE id = ?", (column, hidden, id)
+            )
+            > 0
+        )
+
     def list_interactions(
         self,
         kind: InteractionKind | None = None,
@@ -376,24 +437,48 @@ class InboundSql(SqlCore):
         object_id: str | None = None,
         limit: int = 100,
         offset: int = 0,
+        *,
+        actor_id: str | None = None,
+        public: bool | None = None,
     ) -> list[Interaction]:
-        filters = {"kind": kind, "state": state, "object_id": object_id}
+        filters = {"kind": kind, "object_id": object_id, "actor_id": actor_id}
         used = {column: value for column, value in filters.items() if value is not None}
-        where = " AND ".join(f"{column} = ?" for column in used)
+        clauses = [f"{column} = ?" for column in used]
+        params: list[object] = list(used.values())
+        if state is not None:
+            clause, values = _state_filter(state)
+            clauses.append(clause)
+            params += values
+        if public is not None:
+            clauses.append("public = ?")
+            params.append(int(public))
+        where = " AND ".join(clauses)
         rows = self._all(
             f"SELECT {_INTERACTION} FROM interactions {'WHERE ' + where if where else ''} "
             "ORDER BY COALESCE(published, created_at), created_at, id LIMIT ? OFFSET ?",
-            (*used.values(), limit, offset),
+            (*params, limit, offset),
         )
         return [_interaction(row) for row in rows]
+
+    def find_interaction(self, id_or_url: str) -> Interaction | None:
+        found = self.get_interaction(id_or_url)
+        if found is not None:
+            return found
+        row = self._one(
+            f"SELECT {_INTERACTION} FROM interactions WHERE url = ? AND kind = 'reply' "
+            "ORDER BY id LIMIT 1",
+            (id_or_url,),
+        )
+        return _interaction(row) if row else None
 
     def count_interactions(
         self, state: InteractionState | None = "approved"
     ) -> dict[str, InteractionCounts]:
-        where, params = ("WHERE state = ?", (state,)) if state else ("", ())
+        clause, values = _state_filter(state) if state else ("1 = 1", [])
         rows = self._all(
-            f"SELECT object_id, kind, COUNT(*) FROM interactions {where} GROUP BY object_id, kind",
-            params,
+            f"SELECT object_id, kind, COUNT(*) FROM interactions WHERE {clause} AND public = 1 "
+            "GROUP BY object_id, kind",
+            values,
         )
         field = {"like": "likes", "announce": "announces", "reply": "replies"}
         counts: dict[str, InteractionCounts] = {}
@@ -401,6 +486,54 @@ class InboundSql(SqlCore):
             current = counts.get(object_id, InteractionCounts())
             counts[object_id] = replace(current, **{field[kind]: int(count)})
         return counts
+
+    # -- profiles ---------------------------------------------------------------------------
+    def put_profile(self, profile: ActorProfile) -> None:
+        p = profile
+        data = base64.b64encode(p.avatar_data).decode("ascii") if p.avatar_data else None
+        self._write(
+            f"INSERT INTO actor_profiles ({_PROFILE}) VALUES ({placeholders(9)}) "
+            "ON CONFLICT (actor_id) DO UPDATE SET name = excluded.name, "
+            "handle = excluded.handle, url = excluded.url, avatar_url = excluded.avatar_url, "
+            "avatar_type = excluded.avatar_type, avatar_data = excluded.avatar_data, "
+            "avatar_digest = excluded.avatar_digest, fetched_at = excluded.fetched_at",
+            (
+                p.actor_id,
+                p.name,
+                p.handle,
+                p.url,
+                p.avatar_url,
+                p.avatar_type if data else None,
+                data,
+                p.avatar_digest,
+                format_time(p.fetched_at),
+            ),
+        )
+
+    def get_profile(self, actor_id: str) -> ActorProfile | None:
+        row = self._one(f"SELECT {_PROFILE} FROM actor_profiles WHERE actor_id = ?", (actor_id,))
+        return _profile(row) if row else None
+
+    def list_profiles(self, actor_ids: Sequence[str]) -> dict[str, ActorProfile]:
+        ids = sorted(set(actor_ids))
+        found: dict[str, ActorProfile] = {}
+        for start in range(0, len(ids), _BATCH):
+            batch = ids[start : start + _BATCH]
+            rows = self._all(
+                f"SELECT {_PROFILE} FROM actor_profiles "
+                f"WHERE actor_id IN ({placeholders(len(batch))})",
+                batch,
+            )
+            found.update((row[0], _profile(row)) for row in rows)
+        return found
+
+    def find_avatar(self, digest: str) -> ActorProfile | None:
+        row = self._one(
+            f"SELECT {_PROFILE} FROM actor_profiles WHERE avatar_digest = ? "
+            "ORDER BY actor_id LIMIT 1",
+            (digest,),
+        )
+        return _profile(row) if row else None
 
     # -- flags ------------------------------------------------------------------------------
     def add_flag(self, flag: Flag) -> bool:

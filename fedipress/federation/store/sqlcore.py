@@ -31,7 +31,9 @@ def format_optional_time(value: datetime | None) -> str | None:
 
 
 def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, _TIMESTAMP).replace(tzinfo=UTC)
+    # fromisoformat reads this fixed form ('…T12:00:00.000000Z') several times faster than
+    # strptime, which matters when a build reads tens of thousands of rows.
+    return datetime.fromisoformat(text).astimezone(UTC)
 
 
 def parse_optional_time(text: str | None) -> datetime | None:

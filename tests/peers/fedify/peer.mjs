@@ -14,12 +14,21 @@ import { createServer } from "node:http";
 import { parseArgs } from "node:util";
 import {
   Activity,
+  Announce,
+  Create,
+  Delete,
   Endpoints,
   Follow,
+  Image,
+  Like,
   MemoryKvStore,
   Move,
+  Note,
+  PUBLIC_COLLECTION,
   Person,
+  Tombstone,
   Undo,
+  Update,
   createFederation,
   generateCryptoKeyPair,
   isActor,
@@ -181,6 +190,9 @@ const actorDispatcher = federation
       endpoints: new Endpoints({ sharedInbox: ctx.getInboxUri() }),
       publicKey: keys[0].cryptographicKey,
       assertionMethods: keys.map((key) => key.multikey),
+      // A small PNG the peer serves itself: blogs showing alice's replies fetch it once.
+      icon: new Image({ url: new URL("/avatar.png", ctx.origin), mediaType: "image/png" }),
+      url: new URL("/@alice", ctx.origin),
     });
   })
   .setKeyPairsDispatcher((ctx, identifier) =>
@@ -196,6 +208,20 @@ if (args["authorized-fetch"]) {
 federation.setObjectDispatcher(Follow, "/follows/{id}", (ctx, values) => {
   return follows.get(ctx.getObjectUri(Follow, values).href) ?? null;
 });
+
+/** Notes alice wrote (replies), by id, and her likes and boosts, by id, for Undo. */
+const notes = new Map();
+const reactions = new Map();
+
+federation.setObjectDispatcher(Note, "/notes/{id}", (ctx, values) => {
+  return notes.get(ctx.getObjectUri(Note, values).href) ?? null;
+});
+
+// A 1x1 PNG: alice's avatar.
+const AVATAR = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+  "base64",
+);
 
 federation
   .setInboxListeners("/users/{identifier}/inbox", "/inbox")
@@ -289,14 +315,20 @@ async function handleControl(request, ctx) {
     aliases[TARGET] = body.aliases.map((url) => new URL(url).href);
     return json(200, { target: ctx.getActorUri(TARGET).href, aliases: aliases[TARGET] });
   }
-  if (request.method !== "POST" || !["/control/follow", "/control/unfollow"].includes(path)) {
+  const routes = [
+    "/control/follow", "/control/unfollow", "/control/reply", "/control/like",
+    "/control/announce", "/control/undo", "/control/update", "/control/delete",
+  ];
+  if (request.method !== "POST" || !routes.includes(path)) {
     return json(404, { error: `no control route ${request.method} ${path}` });
   }
   let target;
+  let body;
   try {
-    target = new URL((await request.json()).actor).href;
+    body = await request.json();
+    target = new URL(body.actor).href;
   } catch {
-    return json(400, { error: 'expected a JSON body {"actor": "<actor URL>"}' });
+    return json(400, { error: 'expected a JSON body {"actor": "<actor URL>", ...}' });
   }
   let recipient;
   try {
@@ -305,6 +337,51 @@ async function handleControl(request, ctx) {
     return json(502, { error: String(error?.message ?? error) });
   }
   const alice = ctx.getActorUri(IDENTIFIER);
+  const answer = async (activity) => {
+    const result = await send(ctx, recipient, activity);
+    return json(200, { ...result, activity: await activity.toJsonLd({ contextLoader: ctx.contextLoader }) });
+  };
+  const audience = { to: PUBLIC_COLLECTION, cc: new URL(`${alice.href}/followers`) };
+  if (path === "/control/reply") {
+    // {"actor", "inReplyTo", "content"}: a public Note replying to inReplyTo, sent in a Create.
+    const id = ctx.getObjectUri(Note, { id: crypto.randomUUID() });
+    const note = new Note({
+      id, attribution: alice, content: body.content, replyTarget: new URL(body.inReplyTo),
+      url: new URL(`/@alice/${notes.size + 1}`, id), ...audience,
+    });
+    notes.set(id.href, note);
+    return answer(new Create({ id: new URL("#create", id), actor: alice, object: note, ...audience }));
+  }
+  if (path === "/control/update") {
+    // {"actor", "id", "content"}: the Note edited, sent in an Update.
+    const old = notes.get(body.id);
+    if (old == null) return json(409, { error: `no note ${body.id}` });
+    const note = old.clone({ content: body.content });
+    notes.set(body.id, note);
+    const update = new URL(`#update/${crypto.randomUUID()}`, note.id);
+    return answer(new Update({ id: update, actor: alice, object: note, ...audience }));
+  }
+  if (path === "/control/delete") {
+    // {"actor", "id"}: the Note deleted, a Tombstone in its place.
+    if (!notes.delete(body.id)) return json(409, { error: `no note ${body.id}` });
+    const id = new URL(`#delete/${crypto.randomUUID()}`, body.id);
+    return answer(new Delete({ id, actor: alice, object: new Tombstone({ id: new URL(body.id) }), ...audience }));
+  }
+  if (path === "/control/like" || path === "/control/announce") {
+    // {"actor", "object"}: a Like or an Announce (boost) of the object.
+    const Kind = path === "/control/like" ? Like : Announce;
+    const id = new URL(`/${path.slice(9)}s/${crypto.randomUUID()}`, ctx.origin);
+    const activity = new Kind({ id, actor: alice, object: new URL(body.object), ...audience });
+    reactions.set(id.href, activity);
+    return answer(activity);
+  }
+  if (path === "/control/undo") {
+    // {"actor", "id"}: Undo of one of alice's likes or boosts, embedding it.
+    const activity = reactions.get(body.id);
+    if (activity == null) return json(409, { error: `no like or boost ${body.id}` });
+    reactions.delete(body.id);
+    return answer(new Undo({ id: new URL("#undo", activity.id), actor: alice, object: activity }));
+  }
   if (path === "/control/follow") {
     const id = ctx.getObjectUri(Follow, { id: crypto.randomUUID() });
     const follow = new Follow({ id, actor: alice, object: recipient.id });
@@ -346,6 +423,9 @@ async function handle(request, body) {
   const url = new URL(request.url);
   const ctx = federation.createContext(new URL(url.origin), {});
   if (url.pathname.startsWith("/control/")) return handleControl(request, ctx);
+  if (url.pathname === "/avatar.png") {
+    return new Response(AVATAR, { status: 200, headers: { "Content-Type": "image/png" } });
+  }
   const inbox = request.method === "POST" ? INBOX_PATHS.get(url.pathname) : undefined;
   if (inbox === undefined) return federation.fetch(request, { contextData: {} });
   // Record every inbox request, including the ones Fedify refuses (no listener runs then).
