@@ -1,5 +1,5 @@
-/* Conversation (templates/partials/conversation.html): copy the post's address, send readers
-   to this post on their own server, and show replies that arrived after the page was made.
+/* Conversation (templates/partials/conversation.html): show replies that arrived after the
+   page was made (follow.js copies the post's address and opens it on the reader's server).
    Progressive enhancement: without this script the conversation, the address and the
    instructions still work. It asks only this site (the inbox's public document at a path of
    the same origin), never another server. No inline code, so a strict CSP works. */
@@ -8,61 +8,6 @@
   const box = document.querySelector("[data-conversation]");
   if (!box) return;
   const objectId = box.dataset.object;
-
-  const address = box.querySelector(".object-id");
-  const copy = box.querySelector("[data-copy-object]");
-  const status = box.querySelector(".join .copy-status");
-  if (address && copy && navigator.clipboard && window.isSecureContext) {
-    let timer = 0;
-    const say = (text) => {
-      if (!status) return;
-      status.textContent = text;
-      clearTimeout(timer);
-      timer = setTimeout(() => { status.textContent = ""; }, 4000);
-    };
-    copy.hidden = false;
-    copy.addEventListener("click", () => {
-      navigator.clipboard.writeText(address.textContent.trim()).then(
-        () => say("Copied"),
-        () => say("Could not copy; select the address instead"),
-      );
-    });
-  }
-
-  // "mastodon.social", "https://mastodon.social/@me", "@me@mastodon.social" -> "mastodon.social"
-  const serverHost = (value) => {
-    let text = value.trim();
-    if (!/^https?:\/\//i.test(text)) text = "https://" + text.slice(text.lastIndexOf("@") + 1);
-    try {
-      const url = new URL(text);
-      return /^[^.]+(\.[^.]+)+$/.test(url.hostname) ? url.host : "";
-    } catch {
-      return "";
-    }
-  };
-
-  const form = box.querySelector(".join-form");
-  const input = form && form.querySelector("input");
-  const error = form && form.querySelector(".follow-error");
-  if (form && input && error && objectId) {
-    form.hidden = false;
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      const host = serverHost(input.value);
-      if (!host) {
-        input.setAttribute("aria-invalid", "true");
-        error.textContent = "Type the name of your server, such as mastodon.social.";
-        input.focus();
-        return;
-      }
-      input.removeAttribute("aria-invalid");
-      error.textContent = "";
-      // Mastodon and servers that copy its API open the post there, ready to reply.
-      window.location.assign(
-        "https://" + host + "/authorize_interaction?uri=" + encodeURIComponent(objectId),
-      );
-    });
-  }
 
   // Replies newer than the page, from the inbox's public document (same origin only).
   const source = box.dataset.interactions;

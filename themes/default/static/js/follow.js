@@ -1,16 +1,19 @@
-/* Follow boxes (templates/partials/follow.html and follow_topic.html): copy the handle, and
-   send readers to the follow page of their own server. Progressive enhancement: without this
+/* Follow boxes (templates/partials/follow.html and follow_topic.html) and the conversation's
+   "Join" box (partials/conversation.html): copy the handle or the post's address, and send
+   readers to that account or post on their own server (its authorize_interaction page). Progressive enhancement: without this
    script the handle, the instructions and the actor link still work, and the button and form
    stay hidden. Safe on pages without a follow box; no inline code, so a strict
    Content-Security-Policy works. */
 (() => {
   "use strict";
-  // The footer's box, and on tag pages one per topic account that carries the tag.
-  document.querySelectorAll("[data-follow]").forEach((box) => setUp(box));
+  // The footer's box, on tag pages one per topic account that carries the tag, and on post
+  // pages the conversation's Join box.
+  document.querySelectorAll("[data-follow], [data-join]").forEach((box) => setUp(box));
 
   function setUp(box) {
     const handle = box.querySelector(".handle");
-    const copy = box.querySelector("[data-copy-handle]");
+    const copy = box.querySelector("[data-copy-handle], [data-copy-object]");
+    const what = box.dataset.object ? "address" : "handle";
     const status = box.querySelector(".copy-status");
     if (handle && copy && navigator.clipboard && window.isSecureContext) {
       let timer = 0;
@@ -24,7 +27,7 @@
       copy.addEventListener("click", () => {
         navigator.clipboard.writeText(handle.textContent.trim()).then(
           () => say("Copied"),
-          () => say("Could not copy; select the handle instead"),
+          () => say(`Could not copy; select the ${what} instead`),
         );
       });
     }
@@ -32,8 +35,8 @@
     const form = box.querySelector(".follow-form");
     const input = form && form.querySelector("input");
     const error = form && form.querySelector(".follow-error");
-    const actor = box.dataset.actor;
-    if (!form || !input || !error || !actor) return;
+    const uri = box.dataset.actor || box.dataset.object;  // whom to follow, or what to open
+    if (!form || !input || !error || !uri) return;
 
     // "mastodon.social", "https://mastodon.social/@me", "@me@mastodon.social" -> "mastodon.social"
     const serverHost = (value) => {
@@ -59,9 +62,10 @@
       }
       input.removeAttribute("aria-invalid");
       error.textContent = "";
-      // Mastodon, and servers that copy its API, show a "Follow" confirmation page here.
+      // Mastodon, and servers that copy its API, show a "Follow" confirmation page here for
+      // an account, and open a post ready for a reply.
       window.location.assign(
-        "https://" + host + "/authorize_interaction?uri=" + encodeURIComponent(actor),
+        "https://" + host + "/authorize_interaction?uri=" + encodeURIComponent(uri),
       );
     });
   }
