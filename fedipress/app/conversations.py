@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fedipress.app.wiring import ALLOW_PRIVATE_ENV, DATABASE_ENV, env_flag
 from fedipress.config import Config
 from fedipress.content.extension import BuildContext
 from fedipress.content.output import Output, digest
@@ -65,8 +66,6 @@ from fedipress.federation.store import open_store
 from fedipress.federation.store.base import ActorProfile, Interaction
 from fedipress.federation.store.url import parse_database_url
 
-DATABASE_ENV = "FEDIPRESS_DATABASE_URL"
-ALLOW_PRIVATE_ENV = "FEDIPRESS_ALLOW_PRIVATE_ADDRESSES"
 CACHE_DIR = Path(".fedipress") / "cache"
 AVATAR_CACHE = Path(".fedipress") / "cache" / "avatars"
 AVATAR_DIR = "avatars"  # in the output: /avatars/<digest>.<ext>
@@ -115,7 +114,7 @@ def read_interactions(
             return Read(Shown(), source, [_unreadable(site_dir, source, exc.message, "none", hint)])
     remote = interactions_url(config)
     if remote:
-        allow_private = environ.get(ALLOW_PRIVATE_ENV, "").strip().lower() in ("1", "true", "yes")
+        allow_private = env_flag(environ, ALLOW_PRIVATE_ENV)
         return _cached_on_failure(
             site_dir,
             remote,
